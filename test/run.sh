@@ -1,0 +1,9 @@
+#!/bin/sh
+# `npm test`: install what is missing, build, then run every test file with node's test runner.
+set -eu
+cd "$(dirname "$0")/.."
+sh ./test/ensure-deps.sh test
+PATH="$PATH:/usr/sbin:/sbin"
+export PATH
+# One file at a time: the end-to-end files start real HAProxy and nginx processes on fixed loopback ports.
+exec node --test --test-concurrency=1 ${TEST_FILES:-$(find dist/test -name '*.test.js' | sort)}
