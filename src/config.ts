@@ -1,0 +1,209 @@
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cron from 'node-cron';
+import { isIpLiteral, isValidPort } from './server.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The package's root directory (where templates/ lives): compiled code runs from dist/src. */
+export const PACKAGE_ROOT = path.basename(path.dirname(HERE)) === 'dist' ? path.resolve(HERE, '../..') : path.resolve(HERE, '..');
+
+export type DiscoveryKind = 'ecs' | 'static';
+export type AddressMode = 'private' | 'public';
+export type ApplyMode = 'runtime' | 'reload';
+
+export interface StaticServerSpec {
+  address: string;
+  port: number;
+}
+
+export interface Config {
+  discovery: DiscoveryKind;
+  ecsCluster?: string;
+  ecsService?: string;
+  serverPort: number;
+  serverAddress: AddressMode;
+  staticServers: StaticServerSpec[];
+  syncSchedule: string;
+  applyMode: ApplyMode;
+  bindAddress: string;
+  rtmpPort: number;
+  healthPort: number;
+  haproxyBin: string;
+  haproxyConfig: string;
+  haproxyPidfile: string;
+  haproxySocket: string;
+  haproxyMasterSocket: string;
+  haproxyTemplate: string;
+  healthPage: string;
+  shutdownGraceSeconds: number;
+  logLevel: string;
+}
+
+/** A bad setting: names the variable, its value and what is allowed. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly value: string,
+    readonly allowed: string,
+  ) {
+    super(`${variable}=${JSON.stringify(value)} is not valid: ${allowed}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Several bad settings at once, so a user fixes them in one go. */
+export class ConfigErrors extends Error {
+  constructor(readonly errors: ConfigError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+    this.name = 'ConfigErrors';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Paths inside the image; the Dockerfile creates these directories for the non-root user. */
+export const IMAGE_DEFAULTS = {
+  haproxyConfig: '/usr/local/etc/haproxy/haproxy.cfg',
+  runDir: '/var/run/rtmp-proxy',
+};
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Parses and validates the environment; throws ConfigErrors listing every bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const errors: ConfigError[] = [];
+  const read = (name: string): string | undefined => {
+    const raw = env[name];
+    return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = read(name);
+    if (value === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    errors.push(new ConfigError(name, value, `one of ${allowed.join(', ')}`));
+    return fallback;
+  };
+  const port = (name: string, fallback: number): number => {
+    const value = read(name);
+    if (value === undefined) return fallback;
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (isValidPort(n)) return n;
+    errors.push(new ConfigError(name, value, 'a TCP port, an integer from 1 to 65535'));
+    return fallback;
+  };
+  const filePath = (name: string, fallback: string): string => {
+    const value = read(name) ?? fallback;
+    // Paths land in haproxy.cfg and on command lines: no whitespace, quotes or comment characters.
+    if (/[\s"'#\\]/.test(value)) {
+      errors.push(new ConfigError(name, value, 'a file path without whitespace, quotes, backslashes or #'));
+    }
+    return value;
+  };
+
+  const discovery = oneOf<DiscoveryKind>('DISCOVERY', ['ecs', 'static'], 'ecs');
+  const ecsCluster = read('ECS_CLUSTER');
+  if (discovery === 'ecs' && ecsCluster === undefined) {
+    errors.push(new ConfigError('ECS_CLUSTER', env.ECS_CLUSTER ?? '', 'required when DISCOVERY=ecs: a cluster name or ARN'));
+  }
+  const ecsService = read('ECS_SERVICE');
+  const serverPort = port('SERVER_PORT', 1935);
+  const serverAddress = oneOf<AddressMode>('SERVER_ADDRESS', ['private', 'public'], 'private');
+
+  const staticRaw = read('STATIC_SERVERS');
+  let staticServers: StaticServerSpec[] = [];
+  if (staticRaw !== undefined) {
+    try {
+      staticServers = parseStaticServers(staticRaw, serverPort);
+    } catch (e) {
+      errors.push(new ConfigError('STATIC_SERVERS', staticRaw, (e as Error).message));
+    }
+  } else if (discovery === 'static') {
+    errors.push(new ConfigError('STATIC_SERVERS', '', 'required when DISCOVERY=static: host:port,host:port (IP literals; IPv6 as [addr]:port)'));
+  }
+
+  const syncSchedule = read('SYNC_SCHEDULE') ?? '*/10 * * * * *';
+  if (!cron.validate(syncSchedule)) {
+    errors.push(new ConfigError('SYNC_SCHEDULE', syncSchedule, 'a node-cron expression, e.g. "*/10 * * * * *" (seconds field allowed)'));
+  }
+  const applyMode = oneOf<ApplyMode>('APPLY_MODE', ['runtime', 'reload'], 'runtime');
+
+  const bindAddress = read('BIND_ADDRESS') ?? '0.0.0.0';
+  if (!isIpLiteral(bindAddress)) {
+    errors.push(new ConfigError('BIND_ADDRESS', bindAddress, 'an IPv4 or IPv6 address, e.g. 0.0.0.0 or ::'));
+  }
+  const rtmpPort = port('RTMP_PORT', 1935);
+  const healthPort = port('HEALTH_PORT', 8000);
+  if (rtmpPort === healthPort) {
+    errors.push(new ConfigError('HEALTH_PORT', String(healthPort), `a port different from RTMP_PORT (${rtmpPort})`));
+  }
+
+  const haproxyBin = filePath('HAPROXY_BIN', 'haproxy');
+  const haproxyConfig = filePath('HAPROXY_CONFIG', IMAGE_DEFAULTS.haproxyConfig);
+  const haproxyPidfile = filePath('HAPROXY_PIDFILE', path.join(IMAGE_DEFAULTS.runDir, 'haproxy.pid'));
+  const haproxySocket = filePath('HAPROXY_SOCKET', path.join(IMAGE_DEFAULTS.runDir, 'admin.sock'));
+  const haproxyMasterSocket = filePath('HAPROXY_MASTER_SOCKET', `${haproxySocket}.master`);
+  const haproxyTemplate = filePath('HAPROXY_TEMPLATE', path.join(PACKAGE_ROOT, 'templates', 'haproxy.cfg.ejs'));
+  const healthPage = filePath('HEALTH_PAGE', path.join(PACKAGE_ROOT, 'templates', 'healthcheck.html'));
+
+  const graceRaw = read('SHUTDOWN_GRACE_SECONDS');
+  let shutdownGraceSeconds = 110;
+  if (graceRaw !== undefined) {
+    shutdownGraceSeconds = /^\d+$/.test(graceRaw) ? Number(graceRaw) : NaN;
+    if (!(shutdownGraceSeconds <= 86_400)) {
+      errors.push(new ConfigError('SHUTDOWN_GRACE_SECONDS', graceRaw, 'whole seconds from 0 to 86400'));
+      shutdownGraceSeconds = 110;
+    }
+  }
+  const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
+
+  if (errors.length > 0) throw new ConfigErrors(errors);
+  return {
+    discovery,
+    ...(ecsCluster !== undefined && { ecsCluster }),
+    ...(ecsService !== undefined && { ecsService }),
+    serverPort,
+    serverAddress,
+    staticServers,
+    syncSchedule,
+    applyMode,
+    bindAddress,
+    rtmpPort,
+    healthPort,
+    haproxyBin,
+    haproxyConfig,
+    haproxyPidfile,
+    haproxySocket,
+    haproxyMasterSocket,
+    haproxyTemplate,
+    healthPage,
+    shutdownGraceSeconds,
+    logLevel,
+  };
+}
+
+/** `host:port,host:port` → specs; a bare host takes the default port. IPv6 as `[addr]:port`. */
+export function parseStaticServers(raw: string, defaultPort: number): StaticServerSpec[] {
+  const specs: StaticServerSpec[] = [];
+  for (const item of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(item);
+    let address: string;
+    let portText: string | undefined;
+    if (bracketed) {
+      address = bracketed[1]!;
+      portText = bracketed[2];
+    } else if (isIP(item) === 6) {
+      address = item;
+    } else {
+      const colon = item.lastIndexOf(':');
+      address = colon < 0 ? item : item.slice(0, colon);
+      portText = colon < 0 ? undefined : item.slice(colon + 1);
+    }
+    if (!isIpLiteral(address)) throw new Error(`"${item}": the host must be an IPv4 or IPv6 literal (IPv6 as [addr]:port)`);
+    const port = portText === undefined ? defaultPort : /^\d+$/.test(portText) ? Number(portText) : NaN;
+    if (!isValidPort(port)) throw new Error(`"${item}": the port must be an integer from 1 to 65535`);
+    specs.push({ address, port });
+  }
+  if (specs.length === 0) throw new Error('at least one host:port');
+  return specs;
+}

@@ -1,0 +1,85 @@
+import ejs from 'ejs';
+import type { Server } from './server.js';
+import { formatAddress, isIpLiteral, isSafeServerName, isValidPort, sortServers } from './server.js';
+
+/** A Server as the template sees it: `draining` Servers keep their live stream and take no new one. */
+export interface RenderedServer extends Server {
+  draining: boolean;
+}
+
+/** Settings the template needs besides the fleet. */
+export interface RenderSettings {
+  bindAddress: string;
+  rtmpPort: number;
+  healthPort: number;
+  pidfile: string;
+  adminSocket: string;
+  healthPage: string;
+}
+
+/** Connection limits sized to the fleet, so the health frontend is never starved by streams. */
+export interface Limits {
+  rtmpMaxconn: number;
+  healthMaxconn: number;
+  globalMaxconn: number;
+}
+
+export const HEALTH_MAXCONN = 100;
+/** Admin socket, master CLI and a margin. */
+const ADMIN_MAXCONN = 20;
+
+export function limitsFor(serverCount: number): Limits {
+  const rtmpMaxconn = Math.max(1, serverCount);
+  return { rtmpMaxconn, healthMaxconn: HEALTH_MAXCONN, globalMaxconn: rtmpMaxconn + HEALTH_MAXCONN + ADMIN_MAXCONN };
+}
+
+/** A template that does not render: names the file and, where EJS knows it, the line. */
+export class TemplateError extends Error {
+  constructor(
+    readonly templatePath: string,
+    cause: unknown,
+  ) {
+    super(`template ${templatePath} failed to render: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'TemplateError';
+  }
+}
+
+/** Compiled once per template text; rendering is then a pure function of the data. */
+export type CompiledTemplate = (data: Record<string, unknown>) => string;
+
+export function compileTemplate(text: string, templatePath: string): CompiledTemplate {
+  try {
+    return ejs.compile(text, { filename: templatePath, async: false, strict: false }) as CompiledTemplate;
+  } catch (e) {
+    throw new TemplateError(templatePath, e);
+  }
+}
+
+/**
+ * Renders haproxy.cfg for a fleet. Pure: the same template, settings and fleet give the same bytes.
+ * Addresses and names are checked again here: nothing unvalidated reaches a config file.
+ */
+export function renderConfig(
+  template: CompiledTemplate,
+  templatePath: string,
+  settings: RenderSettings,
+  servers: readonly RenderedServer[],
+): string {
+  for (const s of servers) {
+    if (!isSafeServerName(s.name)) throw new Error(`refusing to render server name ${JSON.stringify(s.name)}`);
+    if (!isIpLiteral(s.address)) throw new Error(`refusing to render server address ${JSON.stringify(s.address)}`);
+    if (!isValidPort(s.port)) throw new Error(`refusing to render server port ${JSON.stringify(s.port)}`);
+  }
+  const sorted = sortServers(servers) as RenderedServer[];
+  const data = {
+    templatePath,
+    servers: sorted,
+    settings: { ...settings, ...limitsFor(sorted.length) },
+    hostPort: formatAddress,
+  };
+  try {
+    return template(data);
+  } catch (e) {
+    throw new TemplateError(templatePath, e);
+  }
+}

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigErrors, loadConfig, parseStaticServers } from '../src/config.js';
+
+const base = { ECS_CLUSTER: 'media' };
+
+function errorsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    assert.ok(e instanceof ConfigErrors, `expected ConfigErrors, got ${String(e)}`);
+    return e.errors.map((x) => x.message);
+  }
+  assert.fail('expected loadConfig to throw');
+}
+
+describe('loadConfig', () => {
+  test('defaults match the documented contract', () => {
+    const c = loadConfig(base);
+    assert.equal(c.discovery, 'ecs');
+    assert.equal(c.ecsCluster, 'media');
+    assert.equal(c.ecsService, undefined);
+    assert.equal(c.serverPort, 1935);
+    assert.equal(c.serverAddress, 'private');
+    assert.equal(c.syncSchedule, '*/10 * * * * *');
+    assert.equal(c.applyMode, 'runtime');
+    assert.equal(c.bindAddress, '0.0.0.0');
+    assert.equal(c.rtmpPort, 1935);
+    assert.equal(c.healthPort, 8000);
+    assert.equal(c.haproxyBin, 'haproxy');
+    assert.equal(c.haproxyConfig, '/usr/local/etc/haproxy/haproxy.cfg');
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.shutdownGraceSeconds, 110);
+    assert.match(c.haproxyTemplate, /templates\/haproxy\.cfg\.ejs$/);
+  });
+
+  test('reads every variable', () => {
+    const c = loadConfig({
+      DISCOVERY: 'static',
+      STATIC_SERVERS: '10.0.0.1:1935, 10.0.0.2, [fd00::5]:1936',
+      SERVER_PORT: '1940',
+      SYNC_SCHEDULE: '*/5 * * * * *',
+      APPLY_MODE: 'reload',
+      BIND_ADDRESS: '::',
+      RTMP_PORT: '19350',
+      HEALTH_PORT: '18000',
+      HAPROXY_BIN: '/usr/sbin/haproxy',
+      HAPROXY_CONFIG: '/tmp/x/haproxy.cfg',
+      HAPROXY_PIDFILE: '/tmp/x/pid',
+      HAPROXY_SOCKET: '/tmp/x/admin.sock',
+      HAPROXY_TEMPLATE: '/tmp/x/t.ejs',
+      LOG_LEVEL: 'debug',
+      SHUTDOWN_GRACE_SECONDS: '5',
+    });
+    assert.deepEqual(c.staticServers, [
+      { address: '10.0.0.1', port: 1935 },
+      { address: '10.0.0.2', port: 1940 },
+      { address: 'fd00::5', port: 1936 },
+    ]);
+    assert.equal(c.applyMode, 'reload');
+    assert.equal(c.bindAddress, '::');
+    assert.equal(c.rtmpPort, 19350);
+    assert.equal(c.haproxyMasterSocket, '/tmp/x/admin.sock.master');
+    assert.equal(c.shutdownGraceSeconds, 5);
+  });
+
+  test('a bad value names the variable, the value and what is allowed', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ ...base, DISCOVERY: 'consul' }, /^DISCOVERY="consul" is not valid: one of ecs, static$/],
+      [{}, /^ECS_CLUSTER="" is not valid: required when DISCOVERY=ecs/],
+      [{ ...base, SERVER_PORT: '70000' }, /^SERVER_PORT="70000" is not valid: a TCP port, an integer from 1 to 65535$/],
+      [{ ...base, RTMP_PORT: '19x' }, /^RTMP_PORT="19x" is not valid/],
+      [{ ...base, HEALTH_PORT: '1935' }, /^HEALTH_PORT="1935" is not valid: a port different from RTMP_PORT/],
+      [{ ...base, SERVER_ADDRESS: 'elastic' }, /^SERVER_ADDRESS="elastic" is not valid: one of private, public$/],
+      [{ ...base, SYNC_SCHEDULE: 'every 10s' }, /^SYNC_SCHEDULE="every 10s" is not valid: a node-cron expression/],
+      [{ ...base, APPLY_MODE: 'yolo' }, /^APPLY_MODE="yolo" is not valid: one of runtime, reload$/],
+      [{ ...base, BIND_ADDRESS: 'localhost' }, /^BIND_ADDRESS="localhost" is not valid: an IPv4 or IPv6 address/],
+      [{ ...base, HAPROXY_CONFIG: '/tmp/a b.cfg' }, /^HAPROXY_CONFIG="\/tmp\/a b.cfg" is not valid: a file path without whitespace/],
+      [{ ...base, LOG_LEVEL: 'loud' }, /^LOG_LEVEL="loud" is not valid: one of fatal, error, warn, info, debug, trace, silent$/],
+      [{ DISCOVERY: 'static' }, /^STATIC_SERVERS="" is not valid: required when DISCOVERY=static/],
+      [{ DISCOVERY: 'static', STATIC_SERVERS: 'media-1:1935' }, /^STATIC_SERVERS="media-1:1935" is not valid: "media-1:1935": the host must be an IPv4 or IPv6 literal/],
+      [{ ...base, SHUTDOWN_GRACE_SECONDS: '-1' }, /^SHUTDOWN_GRACE_SECONDS="-1" is not valid: whole seconds/],
+    ];
+    for (const [env, expected] of cases) {
+      const errors = errorsOf(env);
+      assert.equal(errors.length, 1, `${JSON.stringify(env)} gave ${JSON.stringify(errors)}`);
+      assert.match(errors[0]!, expected);
+    }
+  });
+
+  test('reports every bad variable at once', () => {
+    const errors = errorsOf({ DISCOVERY: 'ecs', RTMP_PORT: '0', LOG_LEVEL: 'x' });
+    assert.deepEqual(
+      errors.map((m) => m.split('=')[0]),
+      ['ECS_CLUSTER', 'RTMP_PORT', 'LOG_LEVEL'],
+    );
+  });
+});
+
+describe('parseStaticServers', () => {
+  test('rejects what must never reach a config file', () => {
+    for (const bad of ['10.0.0.1:1935\nserver evil 1.2.3.4:1', '10.0.0.1 #', '10.0.0.1:', '10.0.0.1:0', '[::1]:99999', 'x'.repeat(300), ' , ']) {
+      assert.throws(() => parseStaticServers(bad, 1935), Error, JSON.stringify(bad));
+    }
+  });
+  test('takes IPv4, bracketed and bare IPv6, and the default port', () => {
+    assert.deepEqual(parseStaticServers('127.0.0.2,::1,[::2]:19', 1935), [
+      { address: '127.0.0.2', port: 1935 },
+      { address: '::1', port: 1935 },
+      { address: '::2', port: 19 },
+    ]);
+  });
+});

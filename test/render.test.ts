@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { PACKAGE_ROOT } from '../src/config.js';
+import { compileTemplate, limitsFor, renderConfig, TemplateError, type RenderSettings, type RenderedServer } from '../src/render.js';
+
+const TEMPLATE_PATH = path.join(PACKAGE_ROOT, 'templates', 'haproxy.cfg.ejs');
+const GOLDEN = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'haproxy.cfg.golden');
+
+const settings: RenderSettings = {
+  bindAddress: '0.0.0.0',
+  rtmpPort: 1935,
+  healthPort: 8000,
+  pidfile: '/var/run/rtmp-proxy/haproxy.pid',
+  adminSocket: '/var/run/rtmp-proxy/admin.sock',
+  healthPage: '/app/templates/healthcheck.html',
+};
+
+const fleet: RenderedServer[] = [
+  { name: 'task-b3c4', address: '10.0.1.12', port: 1935, draining: false },
+  { name: 'task-a1f2', address: '10.0.0.11', port: 1935, draining: false },
+  { name: 'task-c9d0', address: 'fd00::7', port: 1936, draining: true },
+];
+
+async function template() {
+  return compileTemplate(await readFile(TEMPLATE_PATH, 'utf8'), 'templates/haproxy.cfg.ejs');
+}
+
+describe('renderConfig', () => {
+  test('matches the golden file', async () => {
+    const text = renderConfig(await template(), 'templates/haproxy.cfg.ejs', settings, fleet);
+    if (process.env.UPDATE_GOLDEN === '1') await writeFile(GOLDEN, text);
+    assert.equal(text, await readFile(GOLDEN, 'utf8'));
+  });
+
+  test('the same fleet in any order renders the same bytes', async () => {
+    const t = await template();
+    const a = renderConfig(t, 'x', settings, fleet);
+    const b = renderConfig(t, 'x', settings, [...fleet].reverse());
+    assert.equal(a, b);
+  });
+
+  test('one server line per Server, named by task, with maxconn 1; drained ones disabled', async () => {
+    const text = renderConfig(await template(), 'x', settings, fleet);
+    const lines = text.split('\n').filter((l) => l.trim().startsWith('server '));
+    assert.deepEqual(lines.map((l) => l.trim()), [
+      'server task-a1f2 10.0.0.11:1935 check maxconn 1 weight 10',
+      'server task-b3c4 10.0.1.12:1935 check maxconn 1 weight 10',
+      'server task-c9d0 [fd00::7]:1936 check maxconn 1 weight 10 disabled',
+    ]);
+  });
+
+  test('limits grow with the fleet and keep room for the health frontend', async () => {
+    const t = await template();
+    const servers = Array.from({ length: 40 }, (_, i) => ({ name: `task-${i}`, address: `10.0.0.${i + 1}`, port: 1935, draining: false }));
+    const text = renderConfig(t, 'x', settings, servers);
+    const limits = limitsFor(40);
+    assert.equal(limits.rtmpMaxconn, 40);
+    assert.ok(limits.globalMaxconn >= limits.rtmpMaxconn + limits.healthMaxconn);
+    assert.match(text, new RegExp(`^  maxconn ${limits.globalMaxconn}$`, 'm'));
+    assert.match(text, /^frontend ft_rtmp\n(?:.*\n)*?  maxconn 40\n/m);
+    assert.equal(limitsFor(0).rtmpMaxconn, 1, 'an empty fleet still renders a valid maxconn');
+  });
+
+  test('refuses names and addresses that could inject config', async () => {
+    const t = await template();
+    const bad: RenderedServer[] = [
+      { name: 'task-x\n  server evil', address: '10.0.0.1', port: 1935, draining: false },
+      { name: 'task-x', address: '10.0.0.1 backup', port: 1935, draining: false },
+      { name: 'task-x', address: 'media.example.com', port: 1935, draining: false },
+      { name: 'task-x', address: '10.0.0.1', port: 0, draining: false },
+    ];
+    for (const s of bad) assert.throws(() => renderConfig(t, 'x', settings, [s]), /refusing to render/);
+  });
+
+  test('a broken template names its file and line', () => {
+    assert.throws(
+      () => compileTemplate('global\n<% if (x) { %>\n', '/etc/custom.ejs'),
+      (e: unknown) => e instanceof TemplateError && /\/etc\/custom\.ejs/.test(e.message),
+    );
+    const t = compileTemplate('global\n\n<%= servers.nope.length %>\n', '/etc/custom.ejs');
+    assert.throws(
+      () => renderConfig(t, '/etc/custom.ejs', settings, fleet),
+      (e: unknown) => e instanceof TemplateError && /\/etc\/custom\.ejs:3/.test(e.message),
+    );
+  });
+});
