@@ -1,0 +1,153 @@
+/**
+ * ECS discovery adapter: ListTasks (every page) → DescribeTasks (batches of 100) → in public mode
+ * EC2 DescribeNetworkInterfaces → the pure mapping in ecs-map.ts. Any failed call rejects the whole
+ * discovery with a DiscoveryError: a partial fleet must never replace the last known-good one.
+ * Retries (throttling, 5xx, connection resets) are the SDK's own.
+ */
+import { EC2Client, DescribeNetworkInterfacesCommand } from '@aws-sdk/client-ec2';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, type Task } from '@aws-sdk/client-ecs';
+import type { Logger } from '../log.js';
+import { eniIdsOf, mapTasks, type AddressMode } from './ecs-map.js';
+import { DiscoveryError, type Discovery, type DiscoveryResult } from './types.js';
+
+export interface EcsDiscoveryOptions {
+  cluster: string;
+  service?: string;
+  serverPort: number;
+  addressMode: AddressMode;
+  /** Default: `new ECSClient({})`, so AWS_REGION, AWS_ENDPOINT_URL_ECS and the credential chain apply. */
+  ecs?: ECSClient;
+  /** Default: `new EC2Client({})` (AWS_ENDPOINT_URL_EC2 applies), created only in public mode. */
+  ec2?: EC2Client;
+  logger: Logger;
+  /** Upper bound for one API call including the SDK's retries (default 30 s), so a hung call cannot stall the sync loop. */
+  callTimeoutMs?: number;
+}
+
+const LIST_PAGE_SIZE = 100;
+const DESCRIBE_BATCH = 100;
+/** EC2 filters take many values; 200 per call keeps requests small. */
+const ENI_BATCH = 200;
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+
+/** Node socket errors: the request never got an AWS answer. */
+const NETWORK_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * The AWS error name when AWS answered; otherwise 'NetworkError' (connection failed or dropped),
+ * 'Timeout' (our deadline) or 'MalformedResponse' (a 2xx the SDK could not parse).
+ */
+export function errorCode(err: unknown): string {
+  const e = err as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } } | null;
+  if (e === null || typeof e !== 'object') return 'UnknownError';
+  // The SDK reports a dropped connection as name 'TimeoutError' with the socket error's code.
+  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return 'NetworkError';
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'Timeout';
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && status >= 200 && status < 300) return 'MalformedResponse';
+  if (typeof e.name === 'string' && e.name !== '' && e.name !== 'Error') return e.name;
+  return 'UnknownError';
+}
+
+export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
+  const ecs = opts.ecs ?? new ECSClient({});
+  let ec2 = opts.ec2;
+  const timeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+
+  /** One API call; any failure becomes a DiscoveryError naming the call and the AWS error. */
+  async function call<T>(what: string, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    try {
+      return await send(AbortSignal.timeout(timeoutMs));
+    } catch (err) {
+      const code = errorCode(err);
+      const message = err instanceof Error ? err.message : String(err);
+      throw new DiscoveryError(`${what} failed: ${code}: ${message}`, code, { cause: err });
+    }
+  }
+
+  async function listTaskArns(): Promise<string[]> {
+    const arns = new Set<string>();
+    let nextToken: string | undefined;
+    do {
+      const page = await call('ecs:ListTasks', (abortSignal) =>
+        ecs.send(
+          new ListTasksCommand({
+            cluster: opts.cluster,
+            ...(opts.service !== undefined && { serviceName: opts.service }),
+            desiredStatus: 'RUNNING',
+            maxResults: LIST_PAGE_SIZE,
+            ...(nextToken !== undefined && { nextToken }),
+          }),
+          { abortSignal },
+        ),
+      );
+      for (const arn of page.taskArns ?? []) arns.add(arn);
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return [...arns];
+  }
+
+  async function describeTasks(arns: readonly string[]): Promise<Task[]> {
+    const tasks: Task[] = [];
+    for (let i = 0; i < arns.length; i += DESCRIBE_BATCH) {
+      const batch = arns.slice(i, i + DESCRIBE_BATCH);
+      const answer = await call('ecs:DescribeTasks', (abortSignal) =>
+        ecs.send(new DescribeTasksCommand({ cluster: opts.cluster, tasks: batch }), { abortSignal }),
+      );
+      for (const failure of answer.failures ?? []) {
+        // MISSING: the task stopped and was forgotten between ListTasks and DescribeTasks; it is simply gone.
+        if (failure.reason === 'MISSING') continue;
+        throw new DiscoveryError(
+          `ecs:DescribeTasks failed for ${failure.arn ?? '?'}: ${failure.reason ?? '?'} ${failure.detail ?? ''}`.trim(),
+          `DescribeTasksFailure:${failure.reason ?? 'unknown'}`,
+        );
+      }
+      tasks.push(...(answer.tasks ?? []));
+    }
+    return tasks;
+  }
+
+  /** ENI id → public IP. A filter (not NetworkInterfaceIds) so an ENI deleted meanwhile is just absent, not an error. */
+  async function publicIps(eniIds: readonly string[]): Promise<Map<string, string>> {
+    ec2 ??= new EC2Client({});
+    const client = ec2;
+    const byEni = new Map<string, string>();
+    for (let i = 0; i < eniIds.length; i += ENI_BATCH) {
+      const batch = eniIds.slice(i, i + ENI_BATCH);
+      let nextToken: string | undefined;
+      do {
+        const answer = await call('ec2:DescribeNetworkInterfaces', (abortSignal) =>
+          client.send(
+            new DescribeNetworkInterfacesCommand({
+              Filters: [{ Name: 'network-interface-id', Values: batch }],
+              ...(nextToken !== undefined && { NextToken: nextToken }),
+            }),
+            { abortSignal },
+          ),
+        );
+        for (const eni of answer.NetworkInterfaces ?? []) {
+          const ip = eni.Association?.PublicIp;
+          if (eni.NetworkInterfaceId !== undefined && ip !== undefined) byEni.set(eni.NetworkInterfaceId, ip);
+        }
+        nextToken = answer.NextToken;
+      } while (nextToken);
+    }
+    return byEni;
+  }
+
+  return {
+    async discover(): Promise<DiscoveryResult> {
+      const arns = await listTaskArns();
+      const tasks = arns.length === 0 ? [] : await describeTasks(arns);
+      const publicIpByEni = opts.addressMode === 'public' ? await publicIps(eniIdsOf(tasks)) : undefined;
+      const result = mapTasks(tasks, {
+        serverPort: opts.serverPort,
+        addressMode: opts.addressMode,
+        ...(publicIpByEni !== undefined && { publicIpByEni }),
+      });
+      for (const skip of result.skipped) opts.logger.warn({ taskArn: skip.taskArn, reason: skip.reason }, 'ECS task skipped');
+      opts.logger.debug({ cluster: opts.cluster, service: opts.service, tasks: tasks.length, servers: result.servers.length }, 'ECS discovery done');
+      return result;
+    },
+  };
+}

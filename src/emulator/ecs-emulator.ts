@@ -1,0 +1,705 @@
+/**
+ * A small ECS (+ a sliver of EC2) API emulator speaking the real wire protocols, so the real
+ * `@aws-sdk/client-ecs` and `@aws-sdk/client-ec2` run unchanged against it via `endpoint` or
+ * AWS_ENDPOINT_URL_ECS / AWS_ENDPOINT_URL_EC2. Both services share one port:
+ *
+ * - ECS, AWS JSON 1.1: `POST /` with `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Op>`.
+ * - EC2, query protocol: `POST /` with a form body `Action=DescribeNetworkInterfaces&...`, XML answers.
+ * - Admin API (JSON) under `/_emulator/` for the demo and docker compose (see `handleAdmin`).
+ *
+ * Requests are not authenticated (the SDK signs them; we do not check signatures).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Task } from '@aws-sdk/client-ecs';
+import { silentLogger, type Logger } from '../log.js';
+
+export type EcsAction = 'ListTasks' | 'DescribeTasks' | 'UpdateTaskProtection' | 'GetTaskProtection';
+export type ApiAction = EcsAction | 'DescribeNetworkInterfaces';
+
+export interface TaskSpec {
+  cluster?: string;
+  service?: string;
+  /** Private IP (IPv4, or IPv6 when it contains ':'). Omitted: one is allocated. `null`: no address yet. */
+  address?: string | null;
+  publicIp?: string;
+  az?: string;
+  lastStatus?: string;
+  desiredStatus?: string;
+  healthStatus?: string;
+  taskId?: string;
+  /** Merged over the generated task as it goes on the wire, to build malformed tasks. */
+  raw?: Partial<Task>;
+}
+
+export type FaultKind =
+  | 'throttle'
+  | 'server-error'
+  | 'slow'
+  | 'access-denied'
+  | 'cluster-not-found'
+  | 'expired-token'
+  | 'malformed'
+  | 'drop-connection';
+
+export interface FaultSpec {
+  action?: ApiAction | '*';
+  kind: FaultKind;
+  /** How many matching calls it hits; default 1, Infinity allowed. */
+  times?: number;
+  /** For 'slow': how long to wait before answering normally (default 2000 ms). */
+  delayMs?: number;
+  /** Only the Nth ListTasks page (1-based). */
+  page?: number;
+}
+
+export interface CallRecord {
+  action: string;
+  /** The decoded request: JSON body for ECS, form fields for EC2. */
+  params: Record<string, unknown>;
+  /** ListTasks page number (1-based). */
+  page?: number;
+  fault?: FaultKind;
+  at: number;
+}
+
+/** What the emulator holds for one task (a summary; the wire form is built from it). */
+export interface EmulatedTask {
+  taskArn: string;
+  taskId: string;
+  cluster: string;
+  service?: string;
+  address: string | null;
+  publicIp?: string;
+  eniId: string;
+  az: string;
+  lastStatus: string;
+  desiredStatus: string;
+  healthStatus: string;
+  protection?: { enabled: boolean; expiresAt?: number };
+  raw?: Partial<Task>;
+}
+
+export interface EcsEmulator {
+  url: string;
+  region: string;
+  accountId: string;
+  close(): Promise<void>;
+  addTask(spec?: TaskSpec): string;
+  setTask(taskArn: string, patch: Omit<TaskSpec, 'cluster' | 'taskId'>): void;
+  /** The task stops: still describable (STOPPED), no longer listed as RUNNING, its ENI is gone. */
+  removeTask(taskArn: string): void;
+  /** The task is forgotten entirely, as ECS does some time after it stopped (DescribeTasks: MISSING). */
+  forgetTask(taskArn: string): void;
+  /** An empty cluster (e.g. a service scaled to zero); clusters with tasks exist implicitly. */
+  addCluster(name: string): void;
+  tasks(): EmulatedTask[];
+  reset(): void;
+  injectFault(fault: FaultSpec): void;
+  clearFaults(): void;
+  calls(action?: string): CallRecord[];
+}
+
+export interface EmulatorOptions {
+  host?: string;
+  port?: number;
+  region?: string;
+  accountId?: string;
+  logger?: Logger;
+}
+
+const ECS_TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113.';
+const EC2_NAMESPACE = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+const MAX_BODY_BYTES = 1024 * 1024;
+const LIST_TASKS_MAX = 100;
+const DESCRIBE_TASKS_MAX = 100;
+const UPDATE_PROTECTION_MAX = 10;
+
+/** An AWS error as the emulator answers it; `code` becomes `__type` (ECS) or `<Code>` (EC2). */
+class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** Fault kind → the error each service really answers with. */
+const FAULT_ERRORS: Record<Exclude<FaultKind, 'slow' | 'malformed' | 'drop-connection'>, { ecs: [number, string, string]; ec2: [number, string, string] }> = {
+  throttle: { ecs: [400, 'ThrottlingException', 'Rate exceeded'], ec2: [503, 'RequestLimitExceeded', 'Request limit exceeded.'] },
+  'server-error': { ecs: [500, 'ServerException', 'Service unavailable. Please try again later.'], ec2: [500, 'InternalError', 'An internal error has occurred'] },
+  'access-denied': {
+    ecs: [400, 'AccessDeniedException', 'User is not authorized to perform this action'],
+    ec2: [403, 'UnauthorizedOperation', 'You are not authorized to perform this operation.'],
+  },
+  'cluster-not-found': { ecs: [400, 'ClusterNotFoundException', 'Cluster not found.'], ec2: [400, 'InvalidNetworkInterfaceID.NotFound', 'The networkInterface ID does not exist'] },
+  'expired-token': { ecs: [400, 'ExpiredTokenException', 'The security token included in the request is expired'], ec2: [400, 'RequestExpired', 'Request has expired.'] },
+};
+
+interface StoredTask extends EmulatedTask {
+  createdAt: number;
+  stoppedAt?: number;
+}
+
+interface ActiveFault extends FaultSpec {
+  remaining: number;
+}
+
+export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsEmulator> {
+  const region = opts.region ?? 'us-east-1';
+  const accountId = opts.accountId ?? '123456789012';
+  const logger = opts.logger ?? silentLogger();
+  const azs = [`${region}a`, `${region}b`, `${region}c`];
+
+  let tasks = new Map<string, StoredTask>();
+  let extraClusters = new Set<string>();
+  let faults: ActiveFault[] = [];
+  let callLog: CallRecord[] = [];
+  let nextAddress = 0;
+  const closing = new AbortController();
+  let closed: Promise<void> = Promise.resolve();
+
+  const clusterArn = (name: string) => `arn:aws:ecs:${region}:${accountId}:cluster/${name}`;
+  const clusterExists = (name: string) =>
+    name === 'default' || extraClusters.has(name) || [...tasks.values()].some((t) => t.cluster === name);
+
+  /** Clusters may be given by name or ARN; omitted means "default", as in ECS. */
+  function resolveCluster(value: unknown): string {
+    if (value === undefined || value === null || value === '') return 'default';
+    if (typeof value !== 'string') throw new ApiError(400, 'InvalidParameterException', 'cluster must be a string');
+    const name = value.startsWith('arn:') ? (value.split('/').pop() ?? '') : value;
+    if (!clusterExists(name)) throw new ApiError(400, 'ClusterNotFoundException', 'Cluster not found.');
+    return name;
+  }
+
+  function findTask(ref: string, cluster: string): StoredTask | undefined {
+    const byArn = tasks.get(ref);
+    if (byArn) return byArn.cluster === cluster ? byArn : undefined;
+    return [...tasks.values()].find((t) => t.taskId === ref && t.cluster === cluster);
+  }
+
+  function allocateAddress(): string {
+    const n = nextAddress++;
+    return `10.0.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`;
+  }
+
+  function addTask(spec: TaskSpec = {}): string {
+    const cluster = spec.cluster ?? 'default';
+    const taskId = spec.taskId ?? randomBytes(16).toString('hex');
+    const taskArn = `arn:aws:ecs:${region}:${accountId}:task/${cluster}/${taskId}`;
+    if (tasks.has(taskArn)) throw new Error(`task ${taskArn} already exists`);
+    const task: StoredTask = {
+      taskArn,
+      taskId,
+      cluster,
+      address: spec.address === undefined ? allocateAddress() : spec.address,
+      eniId: `eni-${randomBytes(8).toString('hex').slice(0, 17)}`,
+      az: spec.az ?? azs[tasks.size % azs.length]!,
+      lastStatus: spec.lastStatus ?? 'RUNNING',
+      desiredStatus: spec.desiredStatus ?? 'RUNNING',
+      healthStatus: spec.healthStatus ?? 'UNKNOWN',
+      createdAt: Date.now() / 1000,
+    };
+    if (spec.service !== undefined) task.service = spec.service;
+    if (spec.publicIp !== undefined) task.publicIp = spec.publicIp;
+    if (spec.raw !== undefined) task.raw = spec.raw;
+    tasks.set(taskArn, task);
+    return taskArn;
+  }
+
+  function mustGet(taskArn: string): StoredTask {
+    const task = tasks.get(taskArn) ?? [...tasks.values()].find((t) => t.taskId === taskArn);
+    if (!task) throw new Error(`no task ${taskArn}`);
+    return task;
+  }
+
+  function setTask(taskArn: string, patch: Omit<TaskSpec, 'cluster' | 'taskId'>): void {
+    const task = mustGet(taskArn);
+    for (const [key, value] of Object.entries(patch)) {
+      if (value !== undefined) (task as unknown as Record<string, unknown>)[key] = value;
+    }
+  }
+
+  function removeTask(taskArn: string): void {
+    const task = mustGet(taskArn);
+    task.lastStatus = 'STOPPED';
+    task.desiredStatus = 'STOPPED';
+    task.stoppedAt = Date.now() / 1000;
+  }
+
+  function summary(task: StoredTask): EmulatedTask {
+    const { createdAt: _c, stoppedAt: _s, ...rest } = task;
+    return structuredClone(rest);
+  }
+
+  // ---- wire forms ----
+
+  function wireTask(task: StoredTask): Record<string, unknown> {
+    const details: { name: string; value: string }[] = [{ name: 'subnetId', value: 'subnet-0a1b2c3d4e5f60718' }];
+    const attached = task.address !== null && task.lastStatus !== 'STOPPED';
+    if (attached) {
+      details.push({ name: 'networkInterfaceId', value: task.eniId }, { name: 'macAddress', value: '0e:00:00:00:00:01' });
+      details.push(task.address!.includes(':') ? { name: 'ipv6Address', value: task.address! } : { name: 'privateIPv4Address', value: task.address! });
+    }
+    const wire: Record<string, unknown> = {
+      taskArn: task.taskArn,
+      clusterArn: clusterArn(task.cluster),
+      taskDefinitionArn: `arn:aws:ecs:${region}:${accountId}:task-definition/rtmp-server:1`,
+      lastStatus: task.lastStatus,
+      desiredStatus: task.desiredStatus,
+      healthStatus: task.healthStatus,
+      availabilityZone: task.az,
+      launchType: 'FARGATE',
+      connectivity: attached ? 'CONNECTED' : 'DISCONNECTED',
+      createdAt: task.createdAt,
+      version: 1,
+      attachments: [
+        {
+          id: attachmentIdFor(task.taskId),
+          type: 'ElasticNetworkInterface',
+          status: task.lastStatus === 'STOPPED' ? 'DELETED' : attached ? 'ATTACHED' : 'PRECREATED',
+          details,
+        },
+      ],
+      containers: [{ name: 'rtmp', lastStatus: task.lastStatus, taskArn: task.taskArn }],
+    };
+    if (task.service !== undefined) {
+      wire.group = `service:${task.service}`;
+      wire.startedBy = `ecs-svc/${task.service}`;
+    }
+    if (task.stoppedAt !== undefined) wire.stoppedAt = task.stoppedAt;
+    // `raw` may carry Dates (SDK Task type); JSON 1.1 sends timestamps as epoch seconds.
+    for (const [key, value] of Object.entries(task.raw ?? {})) {
+      wire[key] = value instanceof Date ? value.getTime() / 1000 : value;
+    }
+    return wire;
+  }
+
+  // ---- ECS operations ----
+
+  function listTasks(body: Record<string, unknown>, page: number): unknown {
+    const cluster = resolveCluster(body.cluster);
+    const maxResults = body.maxResults ?? LIST_TASKS_MAX;
+    if (typeof maxResults !== 'number' || !Number.isInteger(maxResults) || maxResults < 1 || maxResults > LIST_TASKS_MAX) {
+      throw new ApiError(400, 'InvalidParameterException', `maxResults must be between 1 and ${LIST_TASKS_MAX}`);
+    }
+    const offset = body.nextToken === undefined ? 0 : decodeToken(body.nextToken).offset;
+    const desiredStatus = (body.desiredStatus as string | undefined) ?? 'RUNNING';
+    const matching = [...tasks.values()].filter(
+      (t) =>
+        t.cluster === cluster &&
+        t.desiredStatus === desiredStatus &&
+        (body.serviceName === undefined || t.service === body.serviceName),
+    );
+    const pageTasks = matching.slice(offset, offset + maxResults);
+    const end = offset + pageTasks.length;
+    const result: Record<string, unknown> = { taskArns: pageTasks.map((t) => t.taskArn) };
+    if (end < matching.length) result.nextToken = encodeToken({ offset: end, page: page + 1 });
+    return result;
+  }
+
+  function describeTasks(body: Record<string, unknown>): unknown {
+    const cluster = resolveCluster(body.cluster);
+    const refs = stringList(body.tasks, 'tasks');
+    if (refs.length === 0) throw new ApiError(400, 'InvalidParameterException', 'Tasks cannot be empty.');
+    if (refs.length > DESCRIBE_TASKS_MAX) {
+      throw new ApiError(400, 'InvalidParameterException', `Tasks cannot have more than ${DESCRIBE_TASKS_MAX} elements`);
+    }
+    const found: unknown[] = [];
+    const failures: unknown[] = [];
+    for (const ref of refs) {
+      const task = findTask(ref, cluster);
+      if (task) found.push(wireTask(task));
+      else failures.push({ arn: ref, reason: 'MISSING' });
+    }
+    return { tasks: found, failures };
+  }
+
+  function protectionOf(task: StoredTask): unknown {
+    const p = task.protection;
+    const enabled = p?.enabled === true && (p.expiresAt === undefined || p.expiresAt > Date.now() / 1000);
+    return enabled ? { taskArn: task.taskArn, protectionEnabled: true, expirationDate: p!.expiresAt } : { taskArn: task.taskArn, protectionEnabled: false };
+  }
+
+  function protectionTargets(body: Record<string, unknown>, max: number, required: boolean) {
+    if (body.cluster === undefined) throw new ApiError(400, 'InvalidParameterException', 'cluster is required');
+    const cluster = resolveCluster(body.cluster);
+    if (!required && body.tasks === undefined) {
+      return { found: [...tasks.values()].filter((t) => t.cluster === cluster && t.service !== undefined), failures: [] };
+    }
+    const refs = stringList(body.tasks, 'tasks');
+    if (refs.length < 1 || refs.length > max) throw new ApiError(400, 'InvalidParameterException', `tasks must have between 1 and ${max} elements`);
+    const found: StoredTask[] = [];
+    const failures: unknown[] = [];
+    for (const ref of refs) {
+      const task = findTask(ref, cluster);
+      if (!task) failures.push({ arn: ref, reason: 'MISSING' });
+      else if (task.lastStatus === 'STOPPED' || task.service === undefined) failures.push({ arn: task.taskArn, reason: 'TASK_NOT_VALID' });
+      else found.push(task);
+    }
+    return { found, failures };
+  }
+
+  function updateTaskProtection(body: Record<string, unknown>): unknown {
+    if (typeof body.protectionEnabled !== 'boolean') throw new ApiError(400, 'InvalidParameterException', 'protectionEnabled is required');
+    const minutes = body.expiresInMinutes ?? 120;
+    if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 1 || minutes > 2880) {
+      throw new ApiError(400, 'InvalidParameterException', 'expiresInMinutes must be between 1 and 2880');
+    }
+    const { found, failures } = protectionTargets(body, UPDATE_PROTECTION_MAX, true);
+    for (const task of found) {
+      task.protection = body.protectionEnabled ? { enabled: true, expiresAt: Math.floor(Date.now() / 1000) + minutes * 60 } : { enabled: false };
+    }
+    return { protectedTasks: found.map(protectionOf), failures };
+  }
+
+  function getTaskProtection(body: Record<string, unknown>): unknown {
+    const { found, failures } = protectionTargets(body, DESCRIBE_TASKS_MAX, false);
+    return { protectedTasks: found.map(protectionOf), failures };
+  }
+
+  // ---- EC2 operation ----
+
+  function describeNetworkInterfaces(form: URLSearchParams): string {
+    const ids = indexedValues(form, 'NetworkInterfaceId');
+    const filterIds: string[] = [];
+    for (let i = 1; form.has(`Filter.${i}.Name`); i++) {
+      const name = form.get(`Filter.${i}.Name`);
+      if (name !== 'network-interface-id') throw new ApiError(400, 'InvalidParameterValue', `The filter '${name}' is invalid`);
+      filterIds.push(...indexedValues(form, `Filter.${i}.Value`));
+    }
+    const live = [...tasks.values()].filter((t) => t.address !== null && t.lastStatus !== 'STOPPED');
+    for (const id of ids) {
+      if (!live.some((t) => t.eniId === id)) {
+        throw new ApiError(400, 'InvalidNetworkInterfaceID.NotFound', `The networkInterface ID '${id}' does not exist`);
+      }
+    }
+    const selected = live.filter((t) => (ids.length === 0 || ids.includes(t.eniId)) && (filterIds.length === 0 || filterIds.includes(t.eniId)));
+    const items = selected.map((t) => {
+      const association = t.publicIp === undefined ? '' : `<association><publicIp>${xml(t.publicIp)}</publicIp><ipOwnerId>amazon</ipOwnerId></association>`;
+      const ip = t.address!.includes(':') ? `<ipv6Address>${xml(t.address!)}</ipv6Address>` : `<privateIpAddress>${xml(t.address!)}</privateIpAddress>`;
+      return `<item><networkInterfaceId>${xml(t.eniId)}</networkInterfaceId><availabilityZone>${xml(t.az)}</availabilityZone><status>in-use</status><interfaceType>interface</interfaceType>${ip}${association}</item>`;
+    });
+    return `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeNetworkInterfacesResponse xmlns="${EC2_NAMESPACE}"><requestId>${randomUUID()}</requestId><networkInterfaceSet>${items.join('')}</networkInterfaceSet></DescribeNetworkInterfacesResponse>`;
+  }
+
+  // ---- faults ----
+
+  /** The first matching fault, consumed by one use. */
+  function takeFault(action: string, page: number | undefined): FaultSpec | undefined {
+    const fault = faults.find((f) => (f.action === undefined || f.action === '*' || f.action === action) && (f.page === undefined || f.page === page));
+    if (!fault) return undefined;
+    fault.remaining -= 1;
+    if (fault.remaining <= 0) faults = faults.filter((f) => f !== fault);
+    return fault;
+  }
+
+  // ---- HTTP ----
+
+  async function handleApi(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
+    const target = req.headers['x-amz-target'];
+    const isEcs = typeof target === 'string';
+    let action: string;
+    let params: Record<string, unknown>;
+    let form: URLSearchParams | undefined;
+    if (isEcs) {
+      action = target.startsWith(ECS_TARGET_PREFIX) ? target.slice(ECS_TARGET_PREFIX.length) : target;
+      try {
+        params = body === '' ? {} : (JSON.parse(body) as Record<string, unknown>);
+      } catch {
+        return sendEcsError(res, new ApiError(400, 'SerializationException', 'Request body is not valid JSON'));
+      }
+    } else {
+      form = new URLSearchParams(body);
+      action = form.get('Action') ?? '';
+      params = Object.fromEntries(form);
+    }
+    const page = action === 'ListTasks' ? pageOf(params.nextToken) : undefined;
+    const faultSpec = takeFault(action, page);
+    const fault = faultSpec?.kind;
+    const record: CallRecord = { action, params, at: Date.now() };
+    if (page !== undefined) record.page = page;
+    if (fault !== undefined) record.fault = fault;
+    callLog.push(record);
+    logger.debug({ action, page, fault }, 'emulator call');
+
+    if (fault === 'slow') {
+      // Cancelled on close(), so a slow answer never holds the process open.
+      const waited = await sleep(faultSpec?.delayMs ?? 2000, true, { signal: closing.signal }).catch(() => false);
+      if (!waited) return;
+    }
+    if (fault === 'drop-connection') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault === 'malformed') {
+      res.writeHead(200, { 'content-type': isEcs ? 'application/x-amz-json-1.1' : 'text/xml' });
+      res.end(isEcs ? '{"taskArns": [' : '<DescribeNetworkInterfacesResponse><networkInterfaceSet><item>');
+      return;
+    }
+    try {
+      if (fault !== undefined && fault !== 'slow') {
+        const [status, code, message] = FAULT_ERRORS[fault][isEcs ? 'ecs' : 'ec2'];
+        throw new ApiError(status, code, message);
+      }
+      if (isEcs) {
+        const result = runEcs(action, params, page ?? 1);
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
+        res.end(JSON.stringify(result));
+      } else {
+        if (action !== 'DescribeNetworkInterfaces') throw new ApiError(400, 'InvalidAction', `The action ${action} is not valid for this web service.`);
+        const xmlBody = describeNetworkInterfaces(form!);
+        res.writeHead(200, { 'content-type': 'text/xml;charset=UTF-8' });
+        res.end(xmlBody);
+      }
+    } catch (err) {
+      const apiError = err instanceof ApiError ? err : new ApiError(500, isEcs ? 'ServerException' : 'InternalError', String(err));
+      if (isEcs) sendEcsError(res, apiError);
+      else sendEc2Error(res, apiError);
+    }
+  }
+
+  function runEcs(action: string, params: Record<string, unknown>, page: number): unknown {
+    switch (action) {
+      case 'ListTasks':
+        return listTasks(params, page);
+      case 'DescribeTasks':
+        return describeTasks(params);
+      case 'UpdateTaskProtection':
+        return updateTaskProtection(params);
+      case 'GetTaskProtection':
+        return getTaskProtection(params);
+      default:
+        throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${action}`);
+    }
+  }
+
+  /**
+   * Admin API: GET /_emulator/tasks, POST /_emulator/tasks {TaskSpec} → {taskArn},
+   * DELETE /_emulator/tasks/<id or ARN> (the task stops), POST /_emulator/faults {FaultSpec}
+   * (times may be "Infinity"), DELETE /_emulator/faults, GET /_emulator/calls, POST /_emulator/reset.
+   */
+  function handleAdmin(req: IncomingMessage, res: ServerResponse, path: string, body: string): void {
+    const send = (status: number, value: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value) + '\n');
+    };
+    const json = (): Record<string, unknown> => {
+      const parsed: unknown = body === '' ? {} : JSON.parse(body);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('body must be a JSON object');
+      return parsed as Record<string, unknown>;
+    };
+    try {
+      const route = `${req.method} ${path.replace(/^\/_emulator\/tasks\/.+$/, '/_emulator/tasks/:id')}`;
+      switch (route) {
+        case 'GET /_emulator/tasks':
+          return send(200, { tasks: api.tasks() });
+        case 'POST /_emulator/tasks':
+          return send(201, { taskArn: addTask(parseTaskSpec(json())) });
+        case 'DELETE /_emulator/tasks/:id': {
+          const ref = decodeURIComponent(path.slice('/_emulator/tasks/'.length));
+          const task = tasks.get(ref) ?? [...tasks.values()].find((t) => t.taskId === ref);
+          if (!task) return send(404, { error: `no task ${ref}` });
+          removeTask(task.taskArn);
+          return send(200, { taskArn: task.taskArn });
+        }
+        case 'POST /_emulator/faults':
+          api.injectFault(parseFaultSpec(json()));
+          return send(201, { faults: faults.length });
+        case 'DELETE /_emulator/faults':
+          faults = [];
+          return send(200, { faults: 0 });
+        case 'GET /_emulator/calls':
+          return send(200, { calls: callLog });
+        case 'POST /_emulator/reset':
+          api.reset();
+          return send(200, {});
+        default:
+          return send(404, { error: `no route ${req.method} ${path}` });
+      }
+    } catch (err) {
+      return send(400, { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) req.destroy();
+      else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (path.startsWith('/_emulator/')) return handleAdmin(req, res, path, body);
+      if (req.method !== 'POST') {
+        res.writeHead(404).end();
+        return;
+      }
+      handleApi(req, res, body).catch((err: unknown) => {
+        logger.error({ err }, 'emulator request failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  const api: EcsEmulator = {
+    url: `http://${host}:${address.port}`,
+    region,
+    accountId,
+    // Idempotent: tests may close early and again in an after() hook.
+    close: () => {
+      if (closing.signal.aborted) return closed;
+      closing.abort();
+      closed = new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+    addTask,
+    setTask,
+    removeTask,
+    forgetTask: (taskArn) => {
+      tasks.delete(mustGet(taskArn).taskArn);
+    },
+    addCluster: (name) => {
+      extraClusters.add(name);
+    },
+    tasks: () => [...tasks.values()].map(summary),
+    reset: () => {
+      tasks = new Map();
+      extraClusters = new Set();
+      faults = [];
+      callLog = [];
+      nextAddress = 0;
+    },
+    injectFault: (fault) => {
+      const times = fault.times ?? 1;
+      if (!(times >= 1)) throw new Error('fault times must be >= 1');
+      faults.push({ ...fault, remaining: times });
+    },
+    clearFaults: () => {
+      faults = [];
+    },
+    calls: (action) => (action === undefined ? [...callLog] : callLog.filter((c) => c.action === action)),
+  };
+  return api;
+}
+
+// ---- helpers ----
+
+function sendEcsError(res: ServerResponse, err: ApiError): void {
+  res.writeHead(err.status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
+  res.end(JSON.stringify({ __type: err.code, message: err.message }));
+}
+
+function sendEc2Error(res: ServerResponse, err: ApiError): void {
+  res.writeHead(err.status, { 'content-type': 'text/xml;charset=UTF-8' });
+  res.end(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${xml(err.code)}</Code><Message>${xml(err.message)}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`,
+  );
+}
+
+function xml(value: string): string {
+  return value.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** A stable attachment id per task, shaped like a UUID. */
+function attachmentIdFor(taskId: string): string {
+  const hex = (taskId.replace(/[^0-9a-f]/g, '') + '0'.repeat(32)).slice(0, 32);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** `Name.1=a&Name.2=b` → ['a', 'b'] (EC2 query lists). */
+function indexedValues(form: URLSearchParams, prefix: string): string[] {
+  const values: string[] = [];
+  for (let i = 1; form.has(`${prefix}.${i}`); i++) values.push(form.get(`${prefix}.${i}`)!);
+  return values;
+}
+
+function stringList(value: unknown, name: string): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new ApiError(400, 'InvalidParameterException', `${name} must be a list of strings`);
+  }
+  return value as string[];
+}
+
+/** nextToken is opaque to clients; it carries where the next page starts and its number. */
+function encodeToken(token: { offset: number; page: number }): string {
+  return Buffer.from(JSON.stringify(token)).toString('base64url');
+}
+
+function decodeToken(value: unknown): { offset: number; page: number } {
+  try {
+    const token = JSON.parse(Buffer.from(String(value), 'base64url').toString('utf8')) as { offset: unknown; page: unknown };
+    if (Number.isInteger(token.offset) && Number.isInteger(token.page)) return token as { offset: number; page: number };
+  } catch {
+    // fall through
+  }
+  throw new ApiError(400, 'InvalidParameterException', 'Invalid nextToken');
+}
+
+function pageOf(nextToken: unknown): number {
+  if (nextToken === undefined) return 1;
+  try {
+    return decodeToken(nextToken).page;
+  } catch {
+    return 0;
+  }
+}
+
+const TASK_SPEC_KEYS = ['cluster', 'service', 'address', 'publicIp', 'az', 'lastStatus', 'desiredStatus', 'healthStatus', 'taskId'] as const;
+
+/** Admin input: known keys with string values (address may be null: no address yet). */
+export function parseTaskSpec(input: Record<string, unknown>): TaskSpec {
+  const spec: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (key === 'raw') {
+      if (typeof value !== 'object' || value === null) throw new Error('raw must be an object');
+      spec.raw = value;
+    } else if (!(TASK_SPEC_KEYS as readonly string[]).includes(key)) {
+      throw new Error(`unknown task field "${key}" (allowed: ${TASK_SPEC_KEYS.join(', ')}, raw)`);
+    } else if (typeof value !== 'string' && !(key === 'address' && value === null)) {
+      throw new Error(`task field "${key}" must be a string`);
+    } else {
+      spec[key] = value;
+    }
+  }
+  if (typeof spec.taskId === 'string' && !/^[A-Za-z0-9-]{1,64}$/.test(spec.taskId)) throw new Error('taskId must be 1-64 letters, digits or "-"');
+  return spec as TaskSpec;
+}
+
+const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'server-error', 'slow', 'access-denied', 'cluster-not-found', 'expired-token', 'malformed', 'drop-connection'];
+const FAULT_ACTIONS: readonly string[] = ['ListTasks', 'DescribeTasks', 'DescribeNetworkInterfaces', 'UpdateTaskProtection', 'GetTaskProtection', '*'];
+
+export function parseFaultSpec(input: Record<string, unknown>): FaultSpec {
+  const kind = input.kind;
+  if (typeof kind !== 'string' || !(FAULT_KINDS as readonly string[]).includes(kind)) throw new Error(`fault kind must be one of ${FAULT_KINDS.join(', ')}`);
+  const fault: FaultSpec = { kind: kind as FaultKind };
+  if (input.action !== undefined) {
+    if (typeof input.action !== 'string' || !FAULT_ACTIONS.includes(input.action)) throw new Error(`fault action must be one of ${FAULT_ACTIONS.join(', ')}`);
+    fault.action = input.action as ApiAction | '*';
+  }
+  if (input.times !== undefined) {
+    const times = input.times === 'Infinity' ? Infinity : input.times;
+    if (typeof times !== 'number' || !(times >= 1)) throw new Error('fault times must be a number >= 1 or "Infinity"');
+    fault.times = times;
+  }
+  for (const key of ['delayMs', 'page'] as const) {
+    const value = input[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < (key === 'page' ? 1 : 0)) throw new Error(`fault ${key} must be a non-negative integer`);
+    fault[key] = value;
+  }
+  return fault;
+}
