@@ -1,0 +1,64 @@
+# syntax=docker/dockerfile:1
+#
+# rtmp-proxy: HAProxy routes RTMP (tcp :1935) to the Server tasks and serves the health page (:8000);
+# the Node.js daemon keeps HAProxy's server list equal to the fleet.
+#
+# Runtime base: the official HAProxy image, 3.2 branch (LTS, maintained to 2030), Debian trixie.
+# Node.js: the binary of the official Node image, 26 (the active LTS), built on the same Debian
+# release, so its few shared libraries (glibc, libstdc++) match. Both tags are pinned; bump them together.
+#
+#   docker build -t rtmp-proxy .
+#   docker run -e ECS_CLUSTER=servers -p 1935:1935 -p 8000:8000 rtmp-proxy
+
+FROM node:26.13.0-trixie-slim AS node
+
+# ---- build: compile the TypeScript, then keep only the production dependencies ----
+FROM node AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx --no-install tsc -p tsconfig.json \
+ && npm prune --omit=dev --no-audit --no-fund
+
+# ---- runtime ----
+FROM haproxy:3.2-trixie AS runtime
+USER root
+# tini: a real init as PID 1 that reaps HAProxy's daemonized master and forwards signals to the daemon.
+# Debian's package versions are not pinned: security updates would break a pinned build; the base tags are pinned.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini libstdc++6 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY templates ./templates
+COPY src/entrypoint.sh ./src/entrypoint.sh
+
+# The daemon writes haproxy.cfg where the HAProxy image expects it (atomically: temp file + rename in
+# the same directory, so the directory itself is the user's); pidfile and sockets in a private run dir.
+RUN chmod 0755 /app/src/entrypoint.sh \
+ && mkdir -p /usr/local/etc/haproxy /var/run/rtmp-proxy \
+ && chown haproxy:haproxy /usr/local/etc/haproxy /var/run/rtmp-proxy \
+ && chmod 0755 /usr/local/etc/haproxy \
+ && chmod 0700 /var/run/rtmp-proxy \
+ && node --version \
+ && haproxy -v
+
+ENV NODE_ENV=production \
+    RTMP_PROXY_HOME=/app
+
+USER haproxy:haproxy
+EXPOSE 1935 8000
+# The HAProxy image stops with SIGUSR1 (HAProxy's soft stop); here the daemon is the process to stop,
+# and it soft-stops HAProxy itself on SIGTERM, then exits 0.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["/app/src/entrypoint.sh", "healthcheck"]
+ENTRYPOINT ["/usr/bin/tini", "-s", "--", "/app/src/entrypoint.sh"]
+CMD ["run"]
