@@ -1,0 +1,455 @@
+// The CloudFormation stacks (stacks/*.yml), parsed with CloudFormation's short-form tags, and
+// stack-up.sh run against a stub `aws` that records its arguments.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { CORE_SCHEMA, Schema, defineMappingTag, defineScalarTag, defineSequenceTag, load } from 'js-yaml';
+import { PACKAGE_ROOT } from '../src/config.js';
+
+const ROOT = PACKAGE_ROOT;
+
+// ---- CloudFormation YAML: every short-form intrinsic becomes its long form ({"Fn::X": ...}) ----
+const INTRINSICS = ['Ref', 'Condition', 'GetAtt', 'Base64', 'Cidr', 'FindInMap', 'GetAZs', 'ImportValue', 'Join', 'Select', 'Split', 'Sub', 'Transform', 'And', 'Equals', 'If', 'Not', 'Or', 'Length', 'ToJsonString'];
+const longForm = (name: string) => (name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`);
+type Obj = Record<string, unknown>;
+const CFN_SCHEMA = new Schema([
+  ...CORE_SCHEMA.tags,
+  ...INTRINSICS.flatMap((name) => [
+    defineScalarTag(`!${name}`, { resolve: (s) => ({ [longForm(name)]: name === 'GetAtt' ? s.split('.') : s }), identify: () => false }),
+    defineSequenceTag<unknown[], Obj>(`!${name}`, {
+      create: () => [],
+      addItem: (c, item) => void c.push(item),
+      finalize: (c) => ({ [longForm(name)]: c }),
+      identify: () => false,
+    }),
+    defineMappingTag<Obj, Obj>(`!${name}`, {
+      create: () => ({}),
+      addPair: (c, k, v) => ((c[String(k)] = v), ''),
+      has: (c, k) => String(k) in c,
+      keys: (r) => Object.keys(r),
+      get: (r, k) => r[String(k)],
+      finalize: (c) => ({ [longForm(name)]: c }),
+      identify: () => false,
+    }),
+  ]),
+]);
+
+export function loadTemplate(file: string): Obj {
+  return load(readFileSync(path.join(ROOT, file), 'utf8'), { schema: CFN_SCHEMA }) as Obj;
+}
+
+/** Every node of a parsed document, depth first. */
+function* walk(node: unknown): Generator<unknown> {
+  yield node;
+  if (Array.isArray(node)) for (const x of node) yield* walk(x);
+  else if (node !== null && typeof node === 'object') for (const x of Object.values(node)) yield* walk(x);
+}
+const asArray = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
+
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action?: string | string[];
+  NotAction?: unknown;
+  Resource: unknown;
+  Condition?: Obj;
+}
+/** Every policy statement of every IAM role, with `!If [cond, stmt, NoValue]` entries unwrapped. */
+function statementsOf(resource: Obj): Statement[] {
+  const props = resource.Properties as Obj;
+  const out: Statement[] = [];
+  for (const policy of asArray(props.Policies as Obj[])) {
+    for (const s of asArray((policy.PolicyDocument as Obj).Statement as unknown[])) {
+      const iff = (s as Obj)['Fn::If'] as unknown[] | undefined;
+      if (iff) out.push(...(iff.slice(1).filter((x) => !(x as Obj).Ref) as Statement[]));
+      else out.push(s as Statement);
+    }
+  }
+  return out;
+}
+
+/** The environment variable names src/config.ts reads. */
+function configVariables(): Set<string> {
+  const source = readFileSync(path.join(ROOT, 'src', 'config.ts'), 'utf8');
+  const names = new Set<string>();
+  // Every variable is the first argument of a reader (read, oneOf, port, seconds, ...) or of ConfigError.
+  for (const m of source.matchAll(/\(\s*'([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*)'/g)) names.add(m[1]!);
+  for (const m of source.matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)) names.add(m[1]!);
+  return names;
+}
+
+/** References resolve: !Ref to a parameter, resource or pseudo parameter; !GetAtt to a resource; conditions defined. */
+function assertReferencesResolve(t: Obj) {
+  const params = Object.keys((t.Parameters as Obj) ?? {});
+  const resources = (t.Resources as Obj) ?? {};
+  const conditions = Object.keys((t.Conditions as Obj) ?? {});
+  for (const node of walk(t)) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) continue;
+    const o = node as Obj;
+    if (typeof o.Ref === 'string' && Object.keys(o).length === 1) {
+      assert.ok(o.Ref.startsWith('AWS::') || params.includes(o.Ref) || o.Ref in resources, `!Ref ${o.Ref} resolves`);
+    }
+    if (Array.isArray(o['Fn::GetAtt'])) assert.ok((o['Fn::GetAtt'][0] as string) in resources, `!GetAtt ${String(o['Fn::GetAtt'])} resolves`);
+    if (Array.isArray(o['Fn::If'])) assert.ok(conditions.includes(o['Fn::If'][0] as string), `!If ${String(o['Fn::If'][0])} is a defined condition`);
+  }
+  for (const [name, r] of Object.entries(resources)) {
+    const cond = (r as Obj).Condition;
+    if (cond !== undefined) assert.ok(conditions.includes(cond as string), `${name}'s condition ${String(cond)} is defined`);
+    for (const dep of asArray((r as Obj).DependsOn as string | string[])) {
+      assert.ok(dep in resources, `${name} DependsOn ${dep}`);
+      const depCondition = (resources[dep] as Obj).Condition;
+      assert.ok(depCondition === undefined || depCondition === cond, `${name} DependsOn ${dep}, which must exist whenever ${name} does`);
+    }
+  }
+}
+
+describe('stacks/ecr.yml', () => {
+  const t = loadTemplate('stacks/ecr.yml');
+  const resources = t.Resources as Record<string, Obj>;
+
+  it('is a repository scanned on push, with immutable tags and a lifecycle policy', () => {
+    assertReferencesResolve(t);
+    const repo = resources.Repository!;
+    assert.equal(repo.Type, 'AWS::ECR::Repository');
+    const props = repo.Properties as Obj;
+    assert.deepEqual(props.ImageScanningConfiguration, { ScanOnPush: true });
+    assert.equal(props.ImageTagMutability, 'IMMUTABLE');
+    assert.deepEqual(props.RepositoryName, { Ref: 'RepositoryName' });
+    assert.equal((t.Parameters as Obj & { RepositoryName: Obj }).RepositoryName.Default, 'rtmp-proxy');
+  });
+
+  it('has a lifecycle policy that is valid JSON: untagged images expire, the newest N are kept', () => {
+    const text = ((resources.Repository!.Properties as Obj).LifecyclePolicy as Obj).LifecyclePolicyText as Obj;
+    const params = t.Parameters as Record<string, Obj>;
+    const rendered = (text['Fn::Sub'] as string).replace(/\$\{(\w+)\}/g, (_, name: string) => String(params[name]!.Default));
+    const policy = JSON.parse(rendered) as { rules: { rulePriority: number; selection: Obj; action: Obj }[] };
+    const untagged = policy.rules.find((r) => r.selection.tagStatus === 'untagged');
+    const any = policy.rules.find((r) => r.selection.tagStatus === 'any');
+    assert.ok(untagged && any);
+    assert.equal(untagged.selection.countType, 'sinceImagePushed');
+    assert.equal(any.selection.countType, 'imageCountMoreThan');
+    assert.equal(any.selection.countNumber, 30);
+    // ECR requires the tagStatus "any" rule to have the highest rulePriority number.
+    assert.ok(any.rulePriority > untagged.rulePriority);
+    for (const r of policy.rules) assert.deepEqual(r.action, { type: 'expire' });
+  });
+
+  it('exports what the service stack imports', () => {
+    const outputs = t.Outputs as Record<string, Obj>;
+    assert.deepEqual((outputs.RepositoryUri!.Export as Obj).Name, { 'Fn::Sub': '${AWS::StackName}-RepositoryUri' });
+    assert.deepEqual((outputs.RepositoryArn!.Export as Obj).Name, { 'Fn::Sub': '${AWS::StackName}-RepositoryArn' });
+    const service = readFileSync(path.join(ROOT, 'stacks', 'service.yml'), 'utf8');
+    assert.match(service, /\$\{EcrStackName\}-RepositoryUri/);
+    assert.match(service, /\$\{EcrStackName\}-RepositoryArn/);
+  });
+});
+
+describe('stacks/service.yml', () => {
+  const t = loadTemplate('stacks/service.yml');
+  const resources = t.Resources as Record<string, Obj>;
+  const params = t.Parameters as Record<string, Obj>;
+  const props = (name: string) => resources[name]!.Properties as Obj;
+  const container = () => (props('TaskDefinition').ContainerDefinitions as Obj[])[0]!;
+
+  it('has the resources of a Fargate service with its roles, log group, security group and DNS registrar', () => {
+    assertReferencesResolve(t);
+    const types = Object.fromEntries(Object.entries(resources).map(([k, v]) => [k, v.Type]));
+    assert.deepEqual(
+      {
+        LogGroup: types.LogGroup,
+        SecurityGroup: types.SecurityGroup,
+        ExecutionRole: types.ExecutionRole,
+        TaskRole: types.TaskRole,
+        TaskDefinition: types.TaskDefinition,
+        Service: types.Service,
+        DnsFunction: types.DnsFunction,
+        DnsRule: types.DnsRule,
+      },
+      {
+        LogGroup: 'AWS::Logs::LogGroup',
+        SecurityGroup: 'AWS::EC2::SecurityGroup',
+        ExecutionRole: 'AWS::IAM::Role',
+        TaskRole: 'AWS::IAM::Role',
+        TaskDefinition: 'AWS::ECS::TaskDefinition',
+        Service: 'AWS::ECS::Service',
+        DnsFunction: 'AWS::Lambda::Function',
+        DnsRule: 'AWS::Events::Rule',
+      },
+    );
+    for (const p of ['VpcId', 'SubnetIds', 'ClusterName', 'DesiredCount', 'ImageVersion']) assert.ok(p in params, `parameter ${p}`);
+    assert.equal(params.VpcId!.Type, 'AWS::EC2::VPC::Id');
+    assert.equal(params.SubnetIds!.Type, 'List<AWS::EC2::Subnet::Id>');
+  });
+
+  it('never grants a wildcard action, and "*" resources only where the action has no resource-level permissions', () => {
+    const wildcardResourceOk = new Set(['ecs:ListTasks', 'ec2:DescribeNetworkInterfaces', 'ecr:GetAuthorizationToken', 'route53:CreateHealthCheck']);
+    let count = 0;
+    for (const [name, r] of Object.entries(resources)) {
+      if (r.Type !== 'AWS::IAM::Role') continue;
+      for (const s of statementsOf(r)) {
+        count++;
+        assert.equal(s.Effect, 'Allow');
+        assert.equal(s.NotAction, undefined, `${name}: no NotAction`);
+        const actions = asArray(s.Action);
+        assert.ok(actions.length > 0);
+        for (const a of actions) assert.match(a, /^[a-z0-9-]+:[A-Za-z]+$/, `${name}: ${a} is one named action, no wildcard`);
+        if (s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*'))) {
+          for (const a of actions) assert.ok(wildcardResourceOk.has(a), `${name}: ${a} on Resource "*"`);
+        }
+      }
+      const trust = (r.Properties as Obj).AssumeRolePolicyDocument as { Statement: Statement[] };
+      for (const s of trust.Statement) assert.deepEqual(asArray(s.Action), ['sts:AssumeRole']);
+    }
+    assert.ok(count >= 10);
+  });
+
+  it("gives the task role only the fleet reads, scoped to the Servers' cluster", () => {
+    const statements = statementsOf(resources.TaskRole!);
+    const actions = statements.flatMap((s) => asArray(s.Action)).sort();
+    assert.deepEqual(actions, ['ec2:DescribeNetworkInterfaces', 'ecs:DescribeTasks', 'ecs:GetTaskProtection', 'ecs:ListTasks', 'ecs:UpdateTaskProtection']);
+    const list = statements.find((s) => asArray(s.Action).includes('ecs:ListTasks'))!;
+    const clusterArn = ((list.Condition!.ArnEquals as Obj)['ecs:cluster'] as Obj)['Fn::Sub'] as unknown[];
+    assert.match(clusterArn[0] as string, /:cluster\/\$\{Cluster\}$/);
+    const describe = statements.find((s) => asArray(s.Action).includes('ecs:DescribeTasks'))!;
+    assert.match(((describe.Resource as Obj)['Fn::Sub'] as unknown[])[0] as string, /:task\/\$\{Cluster\}\/\*$/);
+    // ec2:DescribeNetworkInterfaces only when the Servers are reached by public IP.
+    const policy = ((props('TaskRole').Policies as Obj[])[0]!.PolicyDocument as Obj).Statement as Obj[];
+    const conditional = policy.find((s) => s['Fn::If'] !== undefined)!['Fn::If'] as unknown[];
+    assert.equal(conditional[0], 'PublicServers');
+    assert.deepEqual(asArray((conditional[1] as Statement).Action), ['ec2:DescribeNetworkInterfaces']);
+    assert.deepEqual(conditional[2], { Ref: 'AWS::NoValue' });
+  });
+
+  it('opens 1935 and 8000 only, and maps both ports in the container', () => {
+    const ingress = props('SecurityGroup').SecurityGroupIngress as Obj[];
+    assert.deepEqual(
+      ingress.map((r) => [r.IpProtocol, r.FromPort, r.ToPort]),
+      [
+        ['tcp', 1935, 1935],
+        ['tcp', 8000, 8000],
+      ],
+    );
+    assert.deepEqual(
+      (container().PortMappings as Obj[]).map((p) => [p.ContainerPort, p.Protocol]),
+      [
+        [1935, 'tcp'],
+        [8000, 'tcp'],
+      ],
+    );
+  });
+
+  it('runs on Fargate with public IPs, stops with time to drain, and passes the daemon its settings', () => {
+    const service = props('Service');
+    assert.equal(service.LaunchType, 'FARGATE');
+    assert.equal(((service.NetworkConfiguration as Obj).AwsvpcConfiguration as Obj).AssignPublicIp, 'ENABLED');
+    assert.deepEqual(service.DesiredCount, { Ref: 'DesiredCount' });
+    assert.deepEqual(props('TaskDefinition').RequiresCompatibilities, ['FARGATE']);
+    assert.equal(props('TaskDefinition').NetworkMode, 'awsvpc');
+
+    const c = container();
+    assert.equal(c.StopTimeout, 120);
+    const env = Object.fromEntries((c.Environment as Obj[]).map((e) => [e.Name as string, e.Value]));
+    assert.ok(Number(env.SHUTDOWN_GRACE_SECONDS) < (c.StopTimeout as number), 'the daemon finishes before ECS kills it');
+    const known = configVariables();
+    assert.ok(known.has('DISCOVERY') && known.has('ECS_CLUSTER'), 'read the names from src/config.ts');
+    for (const name of Object.keys(env)) assert.ok(known.has(name) || name === 'AWS_REGION', `${name} is a variable src/config.ts reads`);
+    for (const name of ['DISCOVERY', 'ECS_CLUSTER', 'ECS_SERVICE', 'SERVER_PORT', 'SERVER_ADDRESS', 'SYNC_SCHEDULE', 'RTMP_PORT', 'HEALTH_PORT', 'SHUTDOWN_GRACE_SECONDS']) {
+      assert.ok(name in env, `the task passes ${name}`);
+    }
+    assert.equal(env.DISCOVERY, 'ecs');
+    assert.equal(env.RTMP_PORT, '1935');
+    assert.equal(env.HEALTH_PORT, '8000');
+    assert.deepEqual((c.HealthCheck as Obj).Command, ['CMD', '/app/src/entrypoint.sh', 'healthcheck']);
+    assert.deepEqual(c.Image, { 'Fn::Join': [':', [{ 'Fn::ImportValue': { 'Fn::Sub': '${EcrStackName}-RepositoryUri' } }, { Ref: 'ImageVersion' }]] });
+    assert.equal(((c.LogConfiguration as Obj).Options as Obj)['awslogs-group'] !== undefined, true);
+  });
+
+  it('registers each task in Route 53: weighted A record + health check on :8000, removed when the task stops', async () => {
+    const fn = props('DnsFunction');
+    const code = (fn.Code as Obj).ZipFile as string;
+    assert.ok(code.length <= 4096, `inline code is ${code.length} characters; CloudFormation takes at most 4096`);
+    const envVars = (fn.Environment as Obj).Variables as Obj;
+    assert.equal(envVars.HEALTH_PORT, '8000');
+
+    // Run the handler with stub SDK clients that record each command and answer like Route 53 / EC2.
+    const calls: [string, Obj][] = [];
+    let records: Obj[] = [];
+    const command = (name: string) =>
+      class {
+        readonly name = name;
+        constructor(readonly input: Obj) {}
+      };
+    const client = class {
+      async send(cmd: { name: string; input: Obj }) {
+        calls.push([cmd.name, cmd.input]);
+        switch (cmd.name) {
+          case 'DescribeNetworkInterfaces':
+            return { NetworkInterfaces: [{ Association: { PublicIp: '203.0.113.7' } }] };
+          case 'ListResourceRecordSets':
+            return { ResourceRecordSets: records };
+          case 'CreateHealthCheck':
+            return { HealthCheck: { Id: 'hc-1' } };
+          case 'ChangeResourceRecordSets': {
+            const change = ((cmd.input.ChangeBatch as Obj).Changes as Obj[])[0]!;
+            records = change.Action === 'UPSERT' ? [change.ResourceRecordSet as Obj] : [];
+            return {};
+          }
+          default:
+            return {};
+        }
+      }
+    };
+    const sdk = {
+      '@aws-sdk/client-route-53': {
+        Route53Client: client,
+        ListResourceRecordSetsCommand: command('ListResourceRecordSets'),
+        CreateHealthCheckCommand: command('CreateHealthCheck'),
+        ChangeResourceRecordSetsCommand: command('ChangeResourceRecordSets'),
+        DeleteHealthCheckCommand: command('DeleteHealthCheck'),
+      },
+      '@aws-sdk/client-ec2': { EC2Client: client, DescribeNetworkInterfacesCommand: command('DescribeNetworkInterfaces') },
+    } as Record<string, unknown>;
+    const module = { exports: {} as { handler?: (e: unknown) => Promise<unknown> } };
+    const env = { HOSTED_ZONE_ID: 'Z123', RECORD_NAME: 'rtmp.example.com', RECORD_TTL: '60', HEALTH_PORT: '8000', WEIGHT: '10' };
+    const log = console.log;
+    console.log = () => undefined;
+    try {
+      new Function('require', 'exports', 'module', 'process', code)((id: string) => sdk[id], module.exports, module, { env });
+      const handler = module.exports.handler!;
+      const taskArn = 'arn:aws:ecs:eu-west-1:123456789012:task/live/0123456789abcdef';
+      const attachments = [{ type: 'ElasticNetworkInterface', details: [{ name: 'networkInterfaceId', value: 'eni-1' }] }];
+
+      await handler({ detail: { taskArn, lastStatus: 'RUNNING', desiredStatus: 'RUNNING', attachments } });
+      assert.deepEqual(
+        calls.map((c) => c[0]),
+        ['DescribeNetworkInterfaces', 'ListResourceRecordSets', 'CreateHealthCheck', 'ChangeResourceRecordSets'],
+      );
+      assert.deepEqual(calls[0]![1], { NetworkInterfaceIds: ['eni-1'] });
+      assert.deepEqual((calls[2]![1].HealthCheckConfig as Obj), { Type: 'HTTP', IPAddress: '203.0.113.7', Port: 8000, ResourcePath: '/', RequestInterval: 10, FailureThreshold: 2 });
+      assert.deepEqual(calls[3]![1], {
+        HostedZoneId: 'Z123',
+        ChangeBatch: {
+          Changes: [
+            {
+              Action: 'UPSERT',
+              ResourceRecordSet: { Name: 'rtmp.example.com.', Type: 'A', SetIdentifier: '0123456789abcdef', Weight: 10, TTL: 60, ResourceRecords: [{ Value: '203.0.113.7' }], HealthCheckId: 'hc-1' },
+            },
+          ],
+        },
+      });
+
+      // The same event again (ECS repeats them): already registered, nothing changes.
+      calls.length = 0;
+      await handler({ detail: { taskArn, lastStatus: 'RUNNING', desiredStatus: 'RUNNING', attachments } });
+      assert.deepEqual(calls.map((c) => c[0]), ['DescribeNetworkInterfaces', 'ListResourceRecordSets']);
+
+      // Stopping: the record and its health check go, while the task still drains its streams.
+      calls.length = 0;
+      await handler({ detail: { taskArn, lastStatus: 'RUNNING', desiredStatus: 'STOPPED', attachments } });
+      assert.deepEqual(calls.map((c) => c[0]), ['ListResourceRecordSets', 'ChangeResourceRecordSets', 'DeleteHealthCheck']);
+      assert.equal((((calls[1]![1].ChangeBatch as Obj).Changes as Obj[])[0]!).Action, 'DELETE');
+      assert.deepEqual(calls[2]![1], { HealthCheckId: 'hc-1' });
+
+      // Later events of the same stop find nothing left to remove.
+      calls.length = 0;
+      await handler({ detail: { taskArn, lastStatus: 'STOPPED', desiredStatus: 'STOPPED', attachments } });
+      assert.deepEqual(calls.map((c) => c[0]), ['ListResourceRecordSets']);
+    } finally {
+      console.log = log;
+    }
+  });
+
+  it("follows only this service's task state changes", () => {
+    const pattern = props('DnsRule').EventPattern as Obj;
+    assert.deepEqual(pattern.source, ['aws.ecs']);
+    assert.deepEqual(pattern['detail-type'], ['ECS Task State Change']);
+    assert.deepEqual((pattern.detail as Obj).group, [{ 'Fn::Sub': 'service:${AWS::StackName}' }]);
+    assert.deepEqual(props('Service').ServiceName, { Ref: 'AWS::StackName' });
+  });
+});
+
+// ---- stack-up.sh with a stub aws ----
+describe('stack-up.sh', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-proxy-stackup-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'calls.log');
+  writeFileSync(path.join(dir, 'aws'), `#!/bin/sh\n{ printf 'aws'; for a in "$@"; do printf '\\t%s' "$a"; done; printf '\\n'; } >> "${log}"\n`);
+  chmodSync(path.join(dir, 'aws'), 0o755);
+
+  const run = (args: string[], env: Record<string, string> = {}) => {
+    rmSync(log, { force: true });
+    const r = spawnSync('sh', [path.join(ROOT, 'stack-up.sh'), ...args], {
+      cwd: tmpdir(),
+      env: { PATH: `${dir}:${process.env.PATH}`, HOME: dir, ...env },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    let calls: string[][] = [];
+    try {
+      calls = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
+    } catch {
+      /* not called */
+    }
+    return { status: r.status, stderr: r.stderr, calls };
+  };
+  const base = (stack: string, prefix = 'rtmp-proxy') => [
+    'aws',
+    'cloudformation',
+    'deploy',
+    '--template-file',
+    `stacks/${stack}.yml`,
+    '--stack-name',
+    `${prefix}-${stack}`,
+    '--capabilities',
+    'CAPABILITY_NAMED_IAM',
+    '--no-fail-on-empty-changeset',
+    '--tags',
+    'app=rtmp-proxy',
+  ];
+
+  it('deploys the ecr stack', () => {
+    const r = run(['ecr']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls, [base('ecr')]);
+  });
+
+  it('deploys the service stack with the overrides, pointing it at the ecr stack', () => {
+    const r = run(['service', 'ImageVersion=1.2.3', 'ClusterName=live', 'SubnetIds=subnet-a,subnet-b']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls, [
+      [...base('service'), '--parameter-overrides', 'EcrStackName=rtmp-proxy-ecr', 'ImageVersion=1.2.3', 'ClusterName=live', 'SubnetIds=subnet-a,subnet-b'],
+    ]);
+  });
+
+  it('names the stacks by STACK_PREFIX and keeps an explicit EcrStackName', () => {
+    assert.deepEqual(run(['ecr'], { STACK_PREFIX: 'staging' }).calls, [base('ecr', 'staging')]);
+    const r = run(['service', 'EcrStackName=shared-ecr', 'ImageVersion=2.0.0'], { STACK_PREFIX: 'staging' });
+    assert.deepEqual(r.calls, [[...base('service', 'staging'), '--parameter-overrides', 'EcrStackName=shared-ecr', 'ImageVersion=2.0.0']]);
+  });
+
+  it('refuses a wrong stack or a malformed override with the usage and exit code 2, calling nothing', () => {
+    for (const args of [[], ['ecs'], ['service', 'ImageVersion'], ['ecr', '--force'], ['service', 'Image Version=1']]) {
+      const r = run(args);
+      assert.equal(r.status, 2, `${JSON.stringify(args)}: ${r.stderr}`);
+      assert.deepEqual(r.calls, [], JSON.stringify(args));
+      assert.match(r.stderr, /usage: sh \.\/stack-up\.sh ecr\|service|is not Key=Value/);
+    }
+  });
+
+  it('passes aws failures through', () => {
+    writeFileSync(path.join(dir, 'aws'), '#!/bin/sh\necho "An error occurred (ValidationError)" >&2\nexit 254\n');
+    const r = run(['ecr']);
+    assert.equal(r.status, 254);
+  });
+});
+
+describe('shell scripts', () => {
+  const shellcheck = spawnSync('shellcheck', ['--version']);
+  it('are shellcheck clean', { skip: shellcheck.error ? 'shellcheck is not installed (Debian package shellcheck; test/ensure-deps.sh installs it)' : false }, () => {
+    const r = spawnSync('shellcheck', ['--shell=sh', 'stack-up.sh', 'stacks/deploy.sh', 'src/entrypoint.sh'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+});
