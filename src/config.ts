@@ -37,7 +37,18 @@ export interface Config {
   haproxyTemplate: string;
   healthPage: string;
   shutdownGraceSeconds: number;
+  /** Seconds a removed Server may keep its stream before it is cut; undefined = until it ends. */
+  serverDrainTimeoutSeconds?: number;
+  /** Each Server's status page, polled to keep Servers streaming through other Proxies out of rotation. */
+  busyCheck?: BusyCheckConfig;
   logLevel: string;
+}
+
+export interface BusyCheckConfig {
+  port: number;
+  path: string;
+  /** Text in the page that means "streaming": nginx-rtmp's stat page shows <publishing/>. */
+  pattern: string;
 }
 
 /** A bad setting: names the variable, its value and what is allowed. */
@@ -146,15 +157,26 @@ export function loadConfig(env: Env = process.env): Config {
   const haproxyTemplate = filePath('HAPROXY_TEMPLATE', path.join(PACKAGE_ROOT, 'templates', 'haproxy.cfg.ejs'));
   const healthPage = filePath('HEALTH_PAGE', path.join(PACKAGE_ROOT, 'templates', 'healthcheck.html'));
 
-  const graceRaw = read('SHUTDOWN_GRACE_SECONDS');
-  let shutdownGraceSeconds = 110;
-  if (graceRaw !== undefined) {
-    shutdownGraceSeconds = /^\d+$/.test(graceRaw) ? Number(graceRaw) : NaN;
-    if (!(shutdownGraceSeconds <= 86_400)) {
-      errors.push(new ConfigError('SHUTDOWN_GRACE_SECONDS', graceRaw, 'whole seconds from 0 to 86400'));
-      shutdownGraceSeconds = 110;
-    }
+  const seconds = (name: string, fallback: number | undefined, allowed: string): number | undefined => {
+    const value = read(name);
+    if (value === undefined) return fallback;
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (n <= 86_400 * 7) return n;
+    errors.push(new ConfigError(name, value, allowed));
+    return fallback;
+  };
+  const shutdownGraceSeconds = seconds('SHUTDOWN_GRACE_SECONDS', 110, 'whole seconds from 0 to 604800')!;
+  const drainRaw = read('SERVER_DRAIN_TIMEOUT');
+  const serverDrainTimeoutSeconds =
+    drainRaw === 'unlimited' ? undefined : seconds('SERVER_DRAIN_TIMEOUT', undefined, 'whole seconds from 0 to 604800, or "unlimited" (the default)');
+
+  const busyPort = read('BUSY_CHECK_PORT') === undefined ? undefined : port('BUSY_CHECK_PORT', 0);
+  const busyPath = read('BUSY_CHECK_PATH') ?? '/stat';
+  if (!/^\/[\x21-\x7e]*$/.test(busyPath)) {
+    errors.push(new ConfigError('BUSY_CHECK_PATH', busyPath, 'a URL path starting with /, without spaces'));
   }
+  const busyCheck: BusyCheckConfig | undefined =
+    busyPort === undefined ? undefined : { port: busyPort, path: busyPath, pattern: read('BUSY_CHECK_PATTERN') ?? '<publishing/>' };
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
 
   if (errors.length > 0) throw new ConfigErrors(errors);
@@ -178,6 +200,8 @@ export function loadConfig(env: Env = process.env): Config {
     haproxyTemplate,
     healthPage,
     shutdownGraceSeconds,
+    ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),
+    ...(busyCheck !== undefined && { busyCheck }),
     logLevel,
   };
 }

@@ -24,12 +24,24 @@ export interface Limits {
   globalMaxconn: number;
 }
 
+/** The backend the Runtime API changes: a custom template must keep this name. */
+export const RTMP_BACKEND = 'bk_rtmp';
+
 export const HEALTH_MAXCONN = 100;
 /** Admin socket, master CLI and a margin. */
 const ADMIN_MAXCONN = 20;
+const MIN_RTMP_MAXCONN = 256;
 
+/**
+ * Connection limits for a fleet of `serverCount`. The RTMP frontend's maxconn moves in powers of two
+ * (at least twice the fleet, at least 256) rather than with every Server: a limit change needs a
+ * reload, because raising `set maxconn frontend` while the frontend is full crashed HAProxy 2.6.12's
+ * worker here. Streamers beyond the free Servers wait in the backend queue (`timeout queue`). The
+ * global limit leaves room for the health frontend and the admin socket, so Route53 always gets an answer.
+ */
 export function limitsFor(serverCount: number): Limits {
-  const rtmpMaxconn = Math.max(1, serverCount);
+  let rtmpMaxconn = MIN_RTMP_MAXCONN;
+  while (rtmpMaxconn < 2 * serverCount) rtmpMaxconn *= 2;
   return { rtmpMaxconn, healthMaxconn: HEALTH_MAXCONN, globalMaxconn: rtmpMaxconn + HEALTH_MAXCONN + ADMIN_MAXCONN };
 }
 

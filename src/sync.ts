@@ -1,17 +1,33 @@
 import { readFile } from 'node:fs/promises';
+import { findBusyServers } from './busy-check.js';
 import type { Config } from './config.js';
 import type { Discovery } from './discovery/types.js';
+import { readConfigFile, stageConfig, writeConfigAtomically } from './haproxy/config-file.js';
 import { ConfigValidationError, type HaproxyProcess } from './haproxy/process.js';
-import { readConfigFile, writeConfigAtomically } from './haproxy/config-file.js';
+import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
 import type { Logger } from './log.js';
-import { compileTemplate, renderConfig, type CompiledTemplate, type RenderSettings, type RenderedServer } from './render.js';
+import { holdBusyForReload, isEmptyPlan, planMembership, renderedFromRuntime, type MembershipPlan } from './plan.js';
+import { compileTemplate, renderConfig, RTMP_BACKEND, type CompiledTemplate, type RenderSettings, type RenderedServer } from './render.js';
 import type { Server } from './server.js';
 
-export type SyncAction = 'none' | 'started' | 'reloaded';
+/** What a sync did to HAProxy: nothing, started it, reloaded it, or changed it through the Runtime API. */
+export type SyncAction = 'none' | 'started' | 'reloaded' | 'runtime';
 export type SyncStage = 'discovery' | 'render' | 'validate' | 'apply';
 
+export interface AppliedChanges {
+  action: SyncAction;
+  /** Why HAProxy was started or reloaded. */
+  reason?: string;
+  /** Runtime API changes, by kind. */
+  changes?: { added: string[]; enabled: string[]; disabled: string[]; deleted: string[]; cut: string[] };
+  /** Removed Servers still carrying a stream. */
+  draining?: string[];
+  /** Servers in the fleet held out of rotation, and why. */
+  held?: MembershipPlan['held'];
+}
+
 export type SyncOutcome =
-  | { ok: true; servers: number; added: string[]; removed: string[]; action: SyncAction; durationMs: number }
+  | ({ ok: true; servers: number; added: string[]; removed: string[]; durationMs: number } & AppliedChanges)
   | { ok: false; stage: SyncStage; error: Error; code?: string; durationMs: number };
 
 /** Names in `next` but not in `prev`, and the reverse. Pure. */
@@ -52,20 +68,38 @@ export interface SyncerDeps {
   discovery: Discovery;
   haproxy: HaproxyProcess;
   logger: Logger;
+  /** Clock, for drain timeouts. */
+  now?: () => number;
+}
+
+/** A render stage failure, told apart from apply failures in the outcome. */
+class RenderStageError extends Error {
+  constructor(readonly inner: Error) {
+    super(inner.message, { cause: inner });
+  }
 }
 
 /**
  * One sync: discover → render → apply. A failure at any stage keeps what runs; only a complete,
  * successful discovery changes the backend. Never runs two syncs at once.
+ *
+ * APPLY_MODE=runtime changes membership through the admin socket (no reload, so connection counts
+ * survive) and rewrites the config file to match; it reloads only for what the Runtime API cannot
+ * change. APPLY_MODE=reload renders and reloads on every change, as the seed did.
  */
 export class Syncer {
   private readonly template: TemplateSource;
+  private readonly runtime: RuntimeApi;
+  private readonly now: () => number;
   /** The fleet HAProxy was last brought to: the last known-good set. */
   private applied: Server[] = [];
+  private readonly drainingSince = new Map<string, number>();
   private inFlight: Promise<SyncOutcome> | undefined;
 
   constructor(private readonly deps: SyncerDeps) {
     this.template = new TemplateSource(deps.config.haproxyTemplate);
+    this.runtime = new RuntimeApi(deps.config.haproxySocket);
+    this.now = deps.now ?? Date.now;
   }
 
   get lastKnownGood(): readonly Server[] {
@@ -86,72 +120,181 @@ export class Syncer {
   /** Renders the config the current fleet gives, changing nothing. */
   async render(): Promise<string> {
     const { servers } = await this.deps.discovery.discover();
-    return renderConfig(await this.template.load(), this.template.path, renderSettingsFrom(this.deps.config), active(servers));
+    return this.renderText(servers.map((s) => ({ ...s, draining: false })));
+  }
+
+  private async renderText(servers: readonly RenderedServer[]): Promise<string> {
+    try {
+      return renderConfig(await this.template.load(), this.template.path, renderSettingsFrom(this.deps.config), servers);
+    } catch (e) {
+      throw new RenderStageError(e as Error);
+    }
   }
 
   private async runSync(): Promise<SyncOutcome> {
     const started = performance.now();
     const { logger } = this.deps;
     const elapsed = () => Math.round(performance.now() - started);
-    const fail = (stage: SyncStage, error: unknown): SyncOutcome => {
-      const err = error instanceof Error ? error : new Error(String(error));
-      const code = (err as { code?: unknown }).code;
-      const outcome: SyncOutcome = { ok: false, stage, error: err, durationMs: elapsed(), ...(typeof code === 'string' && { code }) };
-      logger.error({ stage, code, err: err.message, servers: this.applied.length, durationMs: outcome.durationMs }, `sync failed at ${stage}; keeping the running config`);
-      return outcome;
-    };
 
     let servers: Server[];
     try {
       ({ servers } = await this.deps.discovery.discover());
     } catch (e) {
-      return fail('discovery', e);
+      return this.failed('discovery', e, elapsed());
     }
 
-    let text: string;
+    let applied: AppliedChanges;
     try {
-      text = renderConfig(await this.template.load(), this.template.path, renderSettingsFrom(this.deps.config), active(servers));
+      applied = this.deps.config.applyMode === 'runtime' ? await this.applyRuntime(servers) : await this.applyReload(servers);
     } catch (e) {
-      return fail('render', e);
-    }
-
-    let action: SyncAction;
-    try {
-      action = await this.apply(text);
-    } catch (e) {
-      return fail(e instanceof ConfigValidationError ? 'validate' : 'apply', e);
+      if (e instanceof RenderStageError) return this.failed('render', e.inner, elapsed());
+      return this.failed(e instanceof ConfigValidationError ? 'validate' : 'apply', e, elapsed());
     }
 
     const { added, removed } = diffNames(this.applied, servers);
     this.applied = servers;
-    const outcome: SyncOutcome = { ok: true, servers: servers.length, added, removed, action, durationMs: elapsed() };
-    logger.info({ servers: servers.length, added, removed, action, durationMs: outcome.durationMs }, 'sync');
+    const outcome: SyncOutcome = { ok: true, servers: servers.length, added, removed, durationMs: elapsed(), ...applied };
+    const { ok: _ok, ...fields } = outcome;
+    logger.info(fields, applied.action === 'none' ? 'sync: no change' : `sync: ${applied.action}${applied.reason ? ` (${applied.reason})` : ''}`);
     return outcome;
   }
 
-  /** Brings HAProxy to `text`: nothing when it already runs it, else validate, write, start or reload. */
-  private async apply(text: string): Promise<SyncAction> {
-    const { config, haproxy } = this.deps;
-    const current = await readConfigFile(config.haproxyConfig);
-    const running = (await haproxy.runningPid()) !== undefined;
-    if (running && current === text) return 'none';
+  private failed(stage: SyncStage, error: unknown, durationMs: number): SyncOutcome {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const code = (err as { code?: unknown }).code;
+    this.deps.logger.error(
+      { stage, code, err: err.message, servers: this.applied.length, durationMs },
+      `sync failed at ${stage}; keeping the running config and the last known-good fleet`,
+    );
+    return { ok: false, stage, error: err, durationMs, ...(typeof code === 'string' && { code }) };
+  }
 
+  /** APPLY_MODE=reload: render everything; write, validate, start or reload when the text changed. */
+  private async applyReload(servers: Server[]): Promise<AppliedChanges> {
+    const text = await this.renderText(servers.map((s) => ({ ...s, draining: false })));
+    const current = await readConfigFile(this.deps.config.haproxyConfig);
+    const running = (await this.deps.haproxy.runningPid()) !== undefined;
+    if (running && current === text) return { action: 'none' };
+    return this.writeAndRestart(text, current, running, running ? 'the rendered config changed' : 'haproxy was not running');
+  }
+
+  /** Validated write, then start (HAProxy down) or graceful reload; the file goes back if that fails. */
+  private async writeAndRestart(text: string, current: string | undefined, running: boolean, reason: string): Promise<AppliedChanges> {
+    const { config, haproxy } = this.deps;
     await writeConfigAtomically(config.haproxyConfig, text, (temp) => haproxy.validate(temp));
     try {
       if (!running) {
         await haproxy.start();
-        return 'started';
+        return { action: 'started', reason };
       }
       await haproxy.reload();
-      return 'reloaded';
+      return { action: 'reloaded', reason };
     } catch (e) {
       // Keep the file on disk equal to what runs: put the previous config back.
       if (current !== undefined && running) await writeConfigAtomically(config.haproxyConfig, current, async () => {});
       throw e;
     }
   }
+
+  /** APPLY_MODE=runtime: membership through the admin socket; a reload only when nothing else can. */
+  private async applyRuntime(servers: Server[]): Promise<AppliedChanges> {
+    const { config, haproxy } = this.deps;
+    const busyElsewhere = config.busyCheck ? await findBusyServers(servers, config.busyCheck, this.deps.logger) : new Set<string>();
+    const running = (await haproxy.runningPid()) !== undefined;
+    const current = await readConfigFile(config.haproxyConfig);
+
+    if (!running) {
+      const plan = this.plan(servers, [], new Map(), busyElsewhere);
+      return { ...(await this.writeAndRestart(await this.renderText(plan.configServers), current, false, 'haproxy was not running')), ...planSummary(plan) };
+    }
+
+    const before = await this.runtime.servers(RTMP_BACKEND);
+    const plan = this.plan(servers, before, await this.oldWorkerSessions(), busyElsewhere);
+
+    // The Runtime API changes servers only: anything else that differs needs a reload.
+    const reason =
+      current !== (await this.renderText(renderedFromRuntime(before)))
+        ? 'the template, settings or file on disk differ from what runs'
+        : plan.conflicts.length > 0
+          ? `servers changed address: ${plan.conflicts.join(', ')}`
+          : undefined;
+    if (reason !== undefined) {
+      // The new worker starts with every count at 0: a Server busy now starts held until its stream ends.
+      const text = await this.renderText(holdBusyForReload(plan.configServers, before));
+      return { ...(await this.writeAndRestart(text, current, true, reason)), ...planSummary(plan) };
+    }
+
+    if (isEmptyPlan(plan)) return { action: 'none', ...planSummary(plan) };
+    const changes = await this.executePlan(plan);
+    // The file follows what now runs, read back: a refused step leaves file and HAProxy in agreement.
+    const after = await this.runtime.servers(RTMP_BACKEND);
+    const text = await this.renderText(renderedFromRuntime(after));
+    if (text !== current) await (await stageConfig(config.haproxyConfig, text, (temp) => haproxy.validate(temp))).commit();
+    return { action: 'runtime', changes, ...planSummary(plan) };
+  }
+
+  private plan(desired: Server[], running: RuntimeServer[], sessionsInOldWorkers: Map<string, number>, busyElsewhere: Set<string>): MembershipPlan {
+    const now = this.now();
+    const timeout = this.deps.config.serverDrainTimeoutSeconds;
+    const plan = planMembership({
+      desired,
+      running,
+      sessionsInOldWorkers,
+      busyElsewhere,
+      drainingSince: this.drainingSince,
+      now,
+      ...(timeout !== undefined && { drainTimeoutMs: timeout * 1000 }),
+    });
+    for (const name of plan.draining) if (!this.drainingSince.has(name)) this.drainingSince.set(name, now);
+    for (const name of this.drainingSince.keys()) if (!plan.draining.includes(name)) this.drainingSince.delete(name);
+    return plan;
+  }
+
+  /** Streams that workers left by earlier reloads still carry, by server name (via the master CLI). */
+  private async oldWorkerSessions(): Promise<Map<string, number>> {
+    const sessions = new Map<string, number>();
+    const { oldWorkerPids } = await this.deps.haproxy.masterStatus();
+    for (const pid of oldWorkerPids) {
+      let servers: RuntimeServer[];
+      try {
+        servers = await RuntimeApi.oldWorker(this.deps.config.haproxyMasterSocket, pid).servers(RTMP_BACKEND);
+      } catch (e) {
+        this.deps.logger.debug({ pid, err: (e as Error).message }, 'old worker did not answer (it may just have exited)');
+        continue;
+      }
+      for (const s of servers) if (s.sessions > 0) sessions.set(s.name, (sessions.get(s.name) ?? 0) + s.sessions);
+    }
+    return sessions;
+  }
+
+  /** Capacity first (adds, enables), then drains, cuts and deletes. A refused step is logged and retried next tick. */
+  private async executePlan(plan: MembershipPlan): Promise<NonNullable<AppliedChanges['changes']>> {
+    const { logger } = this.deps;
+    const done = { added: [] as string[], enabled: [] as string[], disabled: [] as string[], deleted: [] as string[], cut: [] as string[] };
+    const step = async (what: string, name: string, fn: () => Promise<void>, into: string[], why?: string) => {
+      try {
+        await fn();
+        into.push(name);
+        logger.info({ server: name, ...(why && { reason: why }) }, `server ${what}`);
+      } catch (e) {
+        logger.warn({ server: name, err: (e as Error).message }, `server not ${what}; retrying next sync`);
+      }
+    };
+    for (const { server, enable } of plan.add) {
+      await step('added', server.name, () => this.runtime.addServer(RTMP_BACKEND, server, { enable }), done.added, enable ? undefined : 'held: busy elsewhere');
+    }
+    for (const name of plan.enable) await step('enabled', name, () => this.runtime.enableServer(RTMP_BACKEND, name), done.enabled);
+    for (const { name, reason } of plan.disable) {
+      await step(reason === 'removed' ? 'drained' : 'held', name, () => this.runtime.disableServer(RTMP_BACKEND, name), done.disabled, reason);
+    }
+    for (const name of plan.cut) {
+      await step('cut', name, () => this.runtime.shutdownSessions(RTMP_BACKEND, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
+    }
+    for (const name of plan.delete) await step('deleted', name, () => this.runtime.deleteServer(RTMP_BACKEND, name), done.deleted);
+    return done;
+  }
 }
 
-function active(servers: readonly Server[]): RenderedServer[] {
-  return servers.map((s) => ({ ...s, draining: false }));
+function planSummary(plan: MembershipPlan): Pick<AppliedChanges, 'draining' | 'held'> {
+  return { draining: plan.draining, held: plan.held };
 }

@@ -79,7 +79,7 @@ describe('loadConfig', () => {
       [{ ...base, LOG_LEVEL: 'loud' }, /^LOG_LEVEL="loud" is not valid: one of fatal, error, warn, info, debug, trace, silent$/],
       [{ DISCOVERY: 'static' }, /^STATIC_SERVERS="" is not valid: required when DISCOVERY=static/],
       [{ DISCOVERY: 'static', STATIC_SERVERS: 'media-1:1935' }, /^STATIC_SERVERS="media-1:1935" is not valid: "media-1:1935": the host must be an IPv4 or IPv6 literal/],
-      [{ ...base, SHUTDOWN_GRACE_SECONDS: '-1' }, /^SHUTDOWN_GRACE_SECONDS="-1" is not valid: whole seconds/],
+      [{ ...base, SHUTDOWN_GRACE_SECONDS: '-1' }, /^SHUTDOWN_GRACE_SECONDS="-1" is not valid: whole seconds from 0 to 604800/],
     ];
     for (const [env, expected] of cases) {
       const errors = errorsOf(env);

@@ -9,6 +9,8 @@ export interface HaproxyProcessOptions {
   pidfile: string;
   /** Master CLI socket: reloads and their outcome, and a way to reach old workers. */
   masterSocket: string;
+  /** Admin socket of the worker: started or reloaded means it answers. */
+  adminSocket?: string;
   logger: Logger;
   /** Bound on how long a start or reload may take. */
   timeoutMs?: number;
@@ -42,7 +44,10 @@ export interface MasterStatus {
   masterPid: number;
   reloads: number;
   failedReloads: number;
+  /** The current worker(s). */
   workerPids: number[];
+  /** Workers left by earlier reloads, still finishing their streams. */
+  oldWorkerPids: number[];
 }
 
 /**
@@ -101,14 +106,36 @@ export class HaproxyProcess {
       `${this.opts.masterSocket},mode,600`,
     ]);
     if (code !== 0) throw new HaproxyProcessError(`haproxy failed to start (exit code ${code}): ${output.trim()}`);
-    // The daemonizing parent may exit before the master has written the pidfile.
+    // The daemonizing parent may exit before the master has written the pidfile and opened its CLI:
+    // started means the master answers and has a worker.
     const deadline = Date.now() + this.timeoutMs;
+    let last = 'no pidfile yet';
     do {
       const pid = await this.runningPid();
-      if (pid !== undefined) return pid;
+      if (pid !== undefined) {
+        try {
+          const { workerPids } = await this.masterStatus();
+          if (workerPids.length === 0) last = 'the master has no worker yet';
+          else if (await this.workerAnswers(workerPids)) return pid;
+          else last = 'the admin socket does not answer yet';
+        } catch (e) {
+          last = `the master CLI did not answer: ${(e as Error).message}`;
+        }
+      }
       await delay(20);
     } while (Date.now() < deadline);
-    throw new HaproxyProcessError(`haproxy started but ${this.opts.pidfile} named no live process within ${this.timeoutMs} ms`);
+    throw new HaproxyProcessError(`haproxy did not come up within ${this.timeoutMs} ms (${last})`);
+  }
+
+  /** True when the admin socket is answered by one of `workerPids` (or when there is no socket to ask). */
+  private async workerAnswers(workerPids: readonly number[]): Promise<boolean> {
+    if (this.opts.adminSocket === undefined) return true;
+    try {
+      const pid = /^Pid: (\d+)/m.exec(await sendCliCommand(this.opts.adminSocket, 'show info', 1000))?.[1];
+      return pid !== undefined && workerPids.includes(Number(pid));
+    } catch {
+      return false;
+    }
   }
 
   /** Master CLI `show proc`, parsed. */
@@ -139,7 +166,7 @@ export class HaproxyProcess {
         if (now.failedReloads > before.failedReloads) {
           throw new HaproxyProcessError('haproxy reload failed: the master kept the previous workers');
         }
-        return;
+        if (await this.workerAnswers(now.workerPids)) return;
       }
     }
     throw new HaproxyProcessError(`haproxy reload did not complete within ${this.timeoutMs} ms`);
@@ -206,7 +233,13 @@ export function parseShowProc(answer: string): MasterStatus {
   let reloads = 0;
   let failedReloads = 0;
   const workerPids: number[] = [];
+  const oldWorkerPids: number[] = [];
+  let section = '';
   for (const line of answer.split('\n')) {
+    if (line.startsWith('# ')) {
+      section = line.slice(2).trim();
+      continue;
+    }
     const master = /^(\d+)\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]/.exec(line);
     if (master) {
       masterPid = Number(master[1]);
@@ -215,10 +248,10 @@ export function parseShowProc(answer: string): MasterStatus {
       continue;
     }
     const worker = /^(\d+)\s+worker\s/.exec(line);
-    if (worker) workerPids.push(Number(worker[1]));
+    if (worker) (section === 'old workers' ? oldWorkerPids : workerPids).push(Number(worker[1]));
   }
   if (masterPid === 0) throw new HaproxyProcessError(`unexpected answer to "show proc": ${answer.slice(0, 200)}`);
-  return { masterPid, reloads, failedReloads, workerPids };
+  return { masterPid, reloads, failedReloads, workerPids, oldWorkerPids };
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

@@ -10,7 +10,11 @@ export interface TcpBackend {
   close(): Promise<void>;
 }
 
-export async function startTcpBackend(address: string, port: number): Promise<TcpBackend> {
+/**
+ * A stand-in Server on address:port. It greets with its address; with `hold`, it then keeps the
+ * connection open and echoes what it receives, like a live stream that lasts until the client ends it.
+ */
+export async function startTcpBackend(address: string, port: number, opts: { hold?: boolean } = {}): Promise<TcpBackend> {
   let accepted = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -18,7 +22,12 @@ export async function startTcpBackend(address: string, port: number): Promise<Tc
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    socket.end(`${address}\n`);
+    if (opts.hold) {
+      socket.write(`${address}\n`);
+      socket.pipe(socket);
+    } else {
+      socket.end(`${address}\n`);
+    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -47,7 +56,10 @@ export function greetingVia(host: string, port: number, timeoutMs = 3000): Promi
       socket.destroy();
       reject(new Error(`no greeting within ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.on('data', (d) => (data += d));
+    socket.on('data', (d) => {
+      data += d;
+      if (data.includes('\n')) socket.destroy(); // a holding Server keeps the connection open: the greeting is enough
+    });
     socket.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -82,4 +94,73 @@ export async function connectLoop(
     }
   }
   return { attempts, failures, errors };
+}
+
+/** A long-lived connection through HAProxy: knows which Server took it and whether it still flows. */
+export interface HeldStream {
+  server: string;
+  /** Sends a line and waits for its echo: true while the stream is alive end to end. */
+  alive(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function openHeldStream(host: string, port: number, timeoutMs = 3000): Promise<HeldStream> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    let buffer = '';
+    let closed = false;
+    const waiters: Array<() => void> = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no greeting within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    socket.on('close', () => {
+      closed = true;
+      clearTimeout(timer);
+      reject(new Error('closed before the greeting'));
+      for (const w of waiters.splice(0)) w();
+    });
+    socket.on('data', (d) => {
+      buffer += d;
+      for (const w of waiters.splice(0)) w();
+    });
+    const greeted = () => {
+      const nl = buffer.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      socket.off('data', greeted);
+      const server = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      let seq = 0;
+      resolve({
+        server,
+        alive: async (ms = 2000) => {
+          if (closed) return false;
+          const token = `ping-${++seq}\n`;
+          socket.write(token);
+          const deadline = Date.now() + ms;
+          while (!buffer.includes(token) && !closed && Date.now() < deadline) {
+            await new Promise<void>((r) => {
+              waiters.push(r);
+              setTimeout(r, Math.max(1, deadline - Date.now()));
+            });
+          }
+          const ok = buffer.includes(token);
+          buffer = buffer.replace(token, '');
+          return ok;
+        },
+        close: () =>
+          new Promise<void>((r) => {
+            if (closed) return r();
+            socket.once('close', () => r());
+            socket.end();
+          }),
+      });
+    };
+    socket.on('data', greeted);
+  });
 }

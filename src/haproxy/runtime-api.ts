@@ -1,0 +1,109 @@
+import type { Server } from '../server.js';
+import { formatAddress } from '../server.js';
+import { CliCommandError, sendCliCommand } from './cli-socket.js';
+
+/** One server as a running HAProxy worker sees it. */
+export interface RuntimeServer {
+  name: string;
+  address: string;
+  port: number;
+  /** Connections attached now (a live stream is one). */
+  sessions: number;
+  /** In maintenance (disabled): takes no new connection, keeps the live one. */
+  maintenance: boolean;
+  /** HAProxy's status column: UP, DOWN, MAINT, DRAIN, no check… */
+  status: string;
+}
+
+/** What a successful command answers; anything else is HAProxy refusing it. */
+const SUCCESS = /^(|New server registered\.|Server deleted\.)$/;
+
+/**
+ * The Runtime API of one HAProxy worker (the admin socket), or of an old worker reached through the
+ * master CLI (`@!<pid>` prefix). Thin adapter: one command per call, answers parsed, no decisions.
+ */
+export class RuntimeApi {
+  constructor(
+    private readonly socketPath: string,
+    private readonly prefix = '',
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  /** The same API on an old worker, through the master CLI socket. */
+  static oldWorker(masterSocket: string, pid: number): RuntimeApi {
+    return new RuntimeApi(masterSocket, `@!${pid} `);
+  }
+
+  async command(cmd: string): Promise<string> {
+    return sendCliCommand(this.socketPath, this.prefix + cmd, this.timeoutMs);
+  }
+
+  /** Runs a command that changes state; rejects with HAProxy's own message when refused. */
+  async change(cmd: string): Promise<void> {
+    const answer = (await this.command(cmd)).trim();
+    if (!SUCCESS.test(answer)) throw new CliCommandError(cmd, answer);
+  }
+
+  async servers(backend: string): Promise<RuntimeServer[]> {
+    return parseServerStats(await this.command(`show stat ${backend} 4 -1`), backend);
+  }
+
+  /** A new server, enabled with its health check: `add server` leaves it in maintenance. */
+  async addServer(backend: string, server: Server, opts: { enable: boolean }): Promise<void> {
+    await this.change(`add server ${backend}/${server.name} ${formatAddress(server.address, server.port)} check maxconn 1 weight 10`);
+    if (opts.enable) await this.change(`enable server ${backend}/${server.name}`);
+    await this.change(`enable health ${backend}/${server.name}`);
+  }
+
+  enableServer(backend: string, name: string): Promise<void> {
+    return this.change(`enable server ${backend}/${name}`);
+  }
+
+  /** Maintenance: no new connections; the live stream continues. */
+  disableServer(backend: string, name: string): Promise<void> {
+    return this.change(`disable server ${backend}/${name}`);
+  }
+
+  /** HAProxy refuses this while a connection is attached, which is what we want. */
+  deleteServer(backend: string, name: string): Promise<void> {
+    return this.change(`del server ${backend}/${name}`);
+  }
+
+  /** Cuts the connections on a server: only for a drain that outlived SERVER_DRAIN_TIMEOUT. */
+  shutdownSessions(backend: string, name: string): Promise<void> {
+    return this.change(`shutdown sessions server ${backend}/${name}`);
+  }
+}
+
+/** `show stat` CSV (header line starting with "# ") → one record per row, keyed by column name. */
+export function parseCsv(answer: string): Array<Record<string, string>> {
+  const lines = answer.split('\n').filter((l) => l.trim() !== '');
+  const header = lines.shift();
+  if (header === undefined || !header.startsWith('# ')) {
+    throw new Error(`unexpected answer to "show stat": ${answer.slice(0, 200).trim() || '(empty)'}`);
+  }
+  const columns = header.slice(2).split(',');
+  return lines.map((line) => {
+    const cells = line.split(',');
+    return Object.fromEntries(columns.map((c, i) => [c, cells[i] ?? '']));
+  });
+}
+
+export function parseServerStats(answer: string, backend: string): RuntimeServer[] {
+  return parseCsv(answer)
+    .filter((r) => r.pxname === backend && r.svname !== 'BACKEND' && r.svname !== 'FRONTEND')
+    .map((r) => {
+      const addr = r.addr ?? '';
+      const colon = addr.lastIndexOf(':');
+      const host = addr.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+      const status = r.status ?? '';
+      return {
+        name: r.svname!,
+        address: host,
+        port: Number(addr.slice(colon + 1)),
+        sessions: Number(r.scur) || 0,
+        maintenance: status.includes('MAINT'),
+        status,
+      };
+    });
+}

@@ -1,0 +1,186 @@
+// APPLY_MODE=runtime against a real HAProxy: membership changes through the admin socket without a
+// reload, drains that never cut a live connection, and reloads that keep busy Servers out of rotation.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig, type Config } from '../src/config.js';
+import type { Discovery } from '../src/discovery/types.js';
+import { createHaproxyProcess } from '../src/daemon.js';
+import type { HaproxyProcess } from '../src/haproxy/process.js';
+import { RuntimeApi } from '../src/haproxy/runtime-api.js';
+import { silentLogger } from '../src/log.js';
+import { serverNameForAddress, type Server } from '../src/server.js';
+import { Syncer, type SyncOutcome } from '../src/sync.js';
+import { Cleanup, countProcesses } from './helpers/processes.js';
+import { connectLoop, openHeldStream, type HeldStream } from './helpers/tcp-backends.js';
+import { startTcpBackend } from './helpers/tcp-backends.js';
+import { waitFor } from './helpers/wait.js';
+
+const PROXY = '127.0.21.1';
+const RTMP_PORT = 19352;
+const HEALTH_PORT = 18002;
+const BACKEND_PORT = 19361;
+const BACKENDS = ['127.0.21.2', '127.0.21.3', '127.0.21.4', '127.0.21.5'];
+const name = (address: string) => serverNameForAddress(address, BACKEND_PORT);
+
+class TestFleet implements Discovery {
+  servers: Server[] = [];
+  set(addresses: string[]) {
+    this.servers = addresses.map((address) => ({ name: name(address), address, port: BACKEND_PORT }));
+  }
+  async discover() {
+    return { servers: [...this.servers], skipped: [] };
+  }
+}
+
+function ok(outcome: SyncOutcome): Extract<SyncOutcome, { ok: true }> {
+  assert.ok(outcome.ok, `sync failed: ${!outcome.ok && `${outcome.stage}: ${outcome.error.message}`}`);
+  return outcome;
+}
+
+describe('APPLY_MODE=runtime against a real HAProxy', () => {
+  const cleanup = new Cleanup();
+  const fleet = new TestFleet();
+  let dir: string;
+  let config: Config;
+  let haproxy: HaproxyProcess;
+  let api: RuntimeApi;
+  let syncer: Syncer;
+  const streams: HeldStream[] = [];
+
+  /** Every Server's sessions as HAProxy's current worker counts them. */
+  const sessions = async () => Object.fromEntries((await api.servers('bk_rtmp')).map((s) => [s.name, s.sessions]));
+  const haproxyProcesses = () => countProcesses('haproxy', { cmdlineIncludes: dir });
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-runtime-'));
+    cleanup.defer('temp dir', () => rm(dir, { recursive: true, force: true }));
+    config = loadConfig({
+      DISCOVERY: 'static',
+      STATIC_SERVERS: '127.0.0.1:1',
+      APPLY_MODE: 'runtime',
+      BIND_ADDRESS: PROXY,
+      RTMP_PORT: String(RTMP_PORT),
+      HEALTH_PORT: String(HEALTH_PORT),
+      HAPROXY_CONFIG: path.join(dir, 'haproxy.cfg'),
+      HAPROXY_PIDFILE: path.join(dir, 'haproxy.pid'),
+      HAPROXY_SOCKET: path.join(dir, 'admin.sock'),
+    });
+    haproxy = createHaproxyProcess(config, silentLogger());
+    cleanup.defer('haproxy', () => haproxy.stop());
+    cleanup.defer('streams', () => Promise.all(streams.map((s) => s.close())));
+    for (const address of BACKENDS) {
+      const backend = await startTcpBackend(address, BACKEND_PORT, { hold: true });
+      cleanup.defer(`backend ${address}`, () => backend.close());
+    }
+    api = new RuntimeApi(config.haproxySocket);
+    syncer = new Syncer({ config, discovery: fleet, haproxy, logger: process.env.TEST_LOG ? (await import('../src/log.js')).createLogger('debug') : silentLogger() });
+  });
+  after(() => cleanup.run());
+
+  test('first sync starts HAProxy; a new Server joins through the Runtime API without a reload', async () => {
+    fleet.set(BACKENDS.slice(0, 2));
+    assert.equal(ok(await syncer.sync()).action, 'started');
+    const reloads = (await haproxy.masterStatus()).reloads;
+
+    fleet.set(BACKENDS.slice(0, 3));
+    const outcome = ok(await syncer.sync());
+    assert.equal(outcome.action, 'runtime');
+    assert.deepEqual(outcome.changes?.added, [name(BACKENDS[2]!)]);
+    assert.equal((await haproxy.masterStatus()).reloads, reloads, 'no reload');
+    assert.deepEqual(Object.keys(await sessions()).sort(), BACKENDS.slice(0, 3).map(name).sort());
+
+    // The file on disk lists what runs, so a restart would lose nothing.
+    const file = await readFile(config.haproxyConfig, 'utf8');
+    for (const a of BACKENDS.slice(0, 3)) assert.match(file, new RegExp(`server ${name(a)} ${a}:${BACKEND_PORT} check maxconn 1 weight 10\\n`));
+    await haproxy.validate(config.haproxyConfig);
+
+    // Three long-lived streams land on three different Servers (maxconn 1 holds in one worker).
+    for (let i = 0; i < 3; i++) streams.push(await openHeldStream(PROXY, RTMP_PORT));
+    assert.deepEqual(streams.map((s) => s.server).sort(), BACKENDS.slice(0, 3));
+    assert.equal(ok(await syncer.sync()).action, 'none', 'an unchanged fleet touches nothing');
+  });
+
+  test('a busy Server that leaves the fleet is drained: its stream keeps flowing, then it is deleted', async () => {
+    const busy = streams[0]!;
+    fleet.set(BACKENDS.filter((a) => a !== busy.server));
+    const outcome = ok(await syncer.sync());
+    assert.equal(outcome.action, 'runtime');
+    assert.deepEqual(outcome.changes?.disabled, [name(busy.server)]);
+    assert.deepEqual(outcome.draining, [name(busy.server)]);
+    assert.ok(await busy.alive(), 'the drained stream still flows');
+    assert.match(await readFile(config.haproxyConfig, 'utf8'), new RegExp(`server ${name(busy.server)} .* disabled\\n`));
+
+    // New streams never reach the draining Server; the new Server takes one.
+    const fresh = await openHeldStream(PROXY, RTMP_PORT);
+    streams.push(fresh);
+    assert.equal(fresh.server, BACKENDS[3]);
+    assert.ok(await busy.alive());
+
+    // Still draining on the next tick; deleted once its stream ends.
+    assert.deepEqual(ok(await syncer.sync()).draining, [name(busy.server)]);
+    await busy.close();
+    streams.shift();
+    await waitFor(async () => (await sessions())[name(busy.server)] === 0, { timeoutMs: 5000, what: 'the drained stream to be gone' });
+    const deleted = ok(await syncer.sync());
+    assert.deepEqual(deleted.changes?.deleted, [name(busy.server)]);
+    assert.equal((await sessions())[name(busy.server)], undefined);
+    assert.doesNotMatch(await readFile(config.haproxyConfig, 'utf8'), new RegExp(name(busy.server)));
+  });
+
+  test('a reload (template change) keeps Servers busy in the old worker out of rotation until their streams end', async () => {
+    for (const s of streams.splice(0)) await s.close();
+    fleet.set(BACKENDS);
+    ok(await syncer.sync());
+    const live = await openHeldStream(PROXY, RTMP_PORT);
+    streams.push(live);
+
+    const custom = path.join(dir, 'custom.cfg.ejs');
+    await writeFile(custom, (await readFile(config.haproxyTemplate, 'utf8')).replace('timeout queue 10s', 'timeout queue 11s'));
+    const reloading = new Syncer({ config: { ...config, haproxyTemplate: custom }, discovery: fleet, haproxy, logger: silentLogger() });
+    const outcome = ok(await reloading.sync());
+    assert.equal(outcome.action, 'reloaded');
+    assert.equal((await haproxy.masterStatus()).oldWorkerPids.length, 1, 'the old worker still carries the stream');
+    assert.ok(await live.alive(), 'the live stream survived the reload');
+
+    // The new worker sees the busy Server in maintenance: three more streams go to the three others.
+    const busyName = name(live.server);
+    assert.equal((await api.servers('bk_rtmp')).find((s) => s.name === busyName)?.maintenance, true);
+    for (let i = 0; i < 3; i++) streams.push(await openHeldStream(PROXY, RTMP_PORT));
+    assert.deepEqual(streams.slice(1).map((s) => s.server).sort(), BACKENDS.filter((a) => a !== live.server).sort());
+    const held = ok(await reloading.sync());
+    assert.deepEqual(held.held, [{ name: busyName, reason: 'busy-in-old-worker' }]);
+
+    // The stream ends in the old worker: the Server is back in rotation at the next sync.
+    await live.close();
+    streams.shift();
+    await waitFor(async () => (await haproxy.masterStatus()).oldWorkerPids.length === 0, { timeoutMs: 10_000, what: 'the old worker to exit' });
+    const back = ok(await reloading.sync());
+    assert.deepEqual(back.changes?.enabled, [busyName]);
+    const next = await openHeldStream(PROXY, RTMP_PORT);
+    streams.push(next);
+    assert.equal(next.server, live.server, 'the freed Server takes the next stream');
+    for (const s of streams.splice(0)) await s.close();
+  });
+
+  test('20 membership changes: one HAProxy master and one worker, no refused connection, no reload', async () => {
+    assert.equal(ok(await syncer.sync()).action, 'reloaded', 'back to the default template: a reload');
+    await waitFor(async () => (await haproxy.masterStatus()).oldWorkerPids.length === 0, { timeoutMs: 10_000, what: 'old workers to exit' });
+    const reloads = (await haproxy.masterStatus()).reloads;
+    const applying = (async () => {
+      for (let i = 0; i < 20; i++) {
+        fleet.set(BACKENDS.filter((_, j) => j !== i % BACKENDS.length));
+        const outcome = ok(await syncer.sync());
+        assert.equal(outcome.action, 'runtime', `change ${i}`);
+      }
+    })();
+    const greeting = connectLoop(PROXY, RTMP_PORT, applying);
+    await applying;
+    const loop = await greeting;
+    assert.equal(loop.failures, 0, `failed connections: ${loop.errors.join('; ')}`);
+    assert.equal((await haproxy.masterStatus()).reloads, reloads, 'no reload');
+    assert.equal(await haproxyProcesses(), 2, 'one master and one worker');
+  });
+});
