@@ -16,6 +16,9 @@ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$miss
 command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
 [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$missing libnginx-mod-rtmp"
+# lint tools for the Docker/stack tests (test/docker.test.ts, test/stacks.test.ts); the demo needs neither
+[ "${1:-test}" = demo ] || command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
+[ "${1:-test}" = demo ] || command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
 
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

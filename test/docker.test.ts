@@ -1,0 +1,291 @@
+// The image as far as this machine can check it (a Docker client, no engine): the Dockerfile's
+// essentials, the compose file (docker-compose config + its wiring), and the entrypoint run outside
+// Docker exactly as the image runs it: daemon up, health page 200, SIGTERM -> exit 0, HAProxy gone.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { CORE_SCHEMA, Schema, load, mergeTag } from 'js-yaml';
+import { IMAGE_DEFAULTS, PACKAGE_ROOT } from '../src/config.js';
+
+const ROOT = PACKAGE_ROOT;
+type Obj = Record<string, unknown>;
+
+// ---- Dockerfile ----
+interface Instruction {
+  stage: number;
+  op: string;
+  args: string;
+}
+function parseDockerfile(text: string): Instruction[] {
+  const lines = text.replace(/\\\n/g, ' ').split('\n');
+  const out: Instruction[] = [];
+  let stage = -1;
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([A-Za-z]+)\s+(.*)$/.exec(line);
+    assert.ok(m, `a Dockerfile instruction: ${line}`);
+    const op = m[1]!.toUpperCase();
+    if (op === 'FROM') stage++;
+    out.push({ stage, op, args: m[2]!.replace(/\s+/g, ' ').trim() });
+  }
+  return out;
+}
+
+describe('Dockerfile', () => {
+  const text = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  const ins = parseDockerfile(text);
+  const last = Math.max(...ins.map((i) => i.stage));
+  const final = ins.filter((i) => i.stage === last);
+  const one = (op: string) => {
+    const found = final.filter((i) => i.op === op);
+    assert.ok(found.length > 0, `the runtime stage has ${op}`);
+    return found[found.length - 1]!.args;
+  };
+
+  it('is multi-stage, every base image pinned to a version tag; the runtime is the official HAProxy LTS image with Node LTS', () => {
+    const froms = ins.filter((i) => i.op === 'FROM').map((i) => i.args.split(' ')[0]!);
+    assert.ok(froms.length >= 2, 'multi-stage');
+    const stageNames = ins.filter((i) => i.op === 'FROM').map((i) => /\bAS (\S+)/i.exec(i.args)?.[1]);
+    for (const image of froms) {
+      if (stageNames.includes(image)) continue; // a previous stage
+      assert.match(image, /^[a-z0-9./-]+:\d+(\.\d+)+(-[a-z0-9.-]+)?$/, `${image} is pinned to a version tag`);
+      assert.doesNotMatch(image, /:latest|:lts|:current/);
+    }
+    assert.match(froms[froms.length - 1]!, /^haproxy:3\.2-/, 'HAProxy 3.2, the LTS branch');
+    assert.ok(froms.some((f) => /^node:26\.\d+\.\d+-/.test(f)), 'Node 26, the active LTS');
+    assert.ok(final.some((i) => i.op === 'COPY' && i.args.includes('--from=node') && i.args.includes('/usr/local/bin/node')));
+  });
+
+  it('runs as a non-root user, under tini, stopping with SIGTERM; exposes 1935 and 8000 with a health check', () => {
+    const user = one('USER').split(':')[0]!;
+    assert.notEqual(user, 'root');
+    assert.notEqual(user, '0');
+    assert.deepEqual(one('EXPOSE').split(' ').sort(), ['1935', '8000']);
+    assert.equal(one('STOPSIGNAL'), 'SIGTERM');
+    const entrypoint = JSON.parse(one('ENTRYPOINT')) as string[];
+    assert.equal(entrypoint[0], '/usr/bin/tini');
+    assert.ok(entrypoint.includes('--'));
+    assert.equal(entrypoint[entrypoint.length - 1], '/app/src/entrypoint.sh');
+    assert.deepEqual(JSON.parse(one('CMD')), ['run']);
+    assert.match(one('HEALTHCHECK'), /CMD \["\/app\/src\/entrypoint\.sh", "healthcheck"\]$/);
+    assert.match(final.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n'), /apt-get install -y --no-install-recommends tini/);
+  });
+
+  it("makes the config dir and the run dir the user's own (run dir mode 700), at src/config.ts's paths", () => {
+    const runs = final.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    const configDir = path.dirname(IMAGE_DEFAULTS.haproxyConfig);
+    assert.equal(configDir, '/usr/local/etc/haproxy');
+    assert.ok(runs.includes(`chown haproxy:haproxy ${configDir} ${IMAGE_DEFAULTS.runDir}`), runs);
+    assert.ok(runs.includes(`chmod 0700 ${IMAGE_DEFAULTS.runDir}`));
+    assert.equal(one('USER'), 'haproxy:haproxy');
+    const entry = readFileSync(path.join(ROOT, 'src', 'entrypoint.sh'), 'utf8');
+    assert.ok(entry.includes(IMAGE_DEFAULTS.haproxyConfig) && entry.includes(`${IMAGE_DEFAULTS.runDir}/admin.sock`), 'the entrypoint has the same defaults');
+  });
+
+  it('copies only what exists and what .dockerignore lets through', () => {
+    const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const i of ins.filter((x) => x.op === 'COPY' && !x.args.includes('--from'))) {
+      const sources = i.args.split(' ').filter((a) => !a.startsWith('--')).slice(0, -1);
+      for (const src of sources) {
+        assert.ok(existsSync(path.join(ROOT, src)), `${src} exists`);
+        assert.ok(!ignored.includes(src) && !ignored.includes(src.split('/')[0]!), `${src} is in the build context`);
+      }
+    }
+    for (const needed of ['node_modules', 'dist', '.git', 'test']) assert.ok(ignored.includes(needed), `.dockerignore keeps ${needed} out`);
+  });
+});
+
+// ---- docker-compose.yml ----
+describe('docker-compose.yml', () => {
+  const compose = load(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { schema: new Schema([...CORE_SCHEMA.tags, mergeTag]) }) as {
+    services: Record<string, Obj & { environment?: Record<string, string>; ports?: string[]; networks?: Record<string, { ipv4_address: string }> }>;
+    networks: Obj;
+  };
+  const s = compose.services;
+
+  const dockerCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
+  it('passes docker-compose config', { skip: dockerCompose.error ? 'docker-compose is not installed (Debian package docker-compose; test/ensure-deps.sh installs it)' : false }, () => {
+    const r = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '--quiet'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const services = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '--services'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    assert.deepEqual(services.stdout.trim().split('\n').sort(), ['ecs-emulator', 'proxy', 'server-1', 'server-2', 'server-3']);
+  });
+
+  it('builds the Proxy from the Dockerfile and publishes 1935 and 8000', () => {
+    assert.equal(s.proxy!.build, '.');
+    assert.deepEqual(s.proxy!.ports, ['1935:1935', '8000:8000']);
+    assert.equal(s['ecs-emulator']!.image, s.proxy!.image, 'the emulator runs from the same image');
+    assert.deepEqual(s['ecs-emulator']!.command, ['emulator']);
+  });
+
+  it("seeds the emulator with the Servers' fixed addresses and points the daemon at it", () => {
+    const servers = Object.keys(s).filter((k) => k.startsWith('server-'));
+    assert.ok(servers.length >= 2 && servers.length <= 3);
+    const ips = servers.map((k) => s[k]!.networks!.rtmp!.ipv4_address);
+    const emu = s['ecs-emulator']!.environment!;
+    assert.deepEqual(emu.EMULATOR_TASKS!.split(',').sort(), [...ips].sort());
+    const env = s.proxy!.environment!;
+    assert.equal(env.DISCOVERY, 'ecs');
+    assert.equal(env.ECS_CLUSTER, emu.EMULATOR_CLUSTER);
+    assert.equal(env.ECS_SERVICE, emu.EMULATOR_SERVICE);
+    assert.equal(env.AWS_ENDPOINT_URL_ECS, `http://ecs-emulator:${emu.EMULATOR_PORT}`);
+    assert.equal(env.AWS_ENDPOINT_URL_EC2, env.AWS_ENDPOINT_URL_ECS);
+    assert.ok(env.AWS_REGION && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY, 'the SDK has a region and (dummy) credentials');
+    // Every setting is one the daemon or the emulator reads.
+    const config = readFileSync(path.join(ROOT, 'src', 'config.ts'), 'utf8');
+    for (const name of Object.keys(env).filter((n) => !n.startsWith('AWS_'))) assert.ok(config.includes(`'${name}'`), `${name} is read by src/config.ts`);
+    const emulatorMain = readFileSync(path.join(ROOT, 'src', 'emulator', 'main.ts'), 'utf8');
+    for (const name of Object.keys(emu)) assert.ok(emulatorMain.includes(`env.${name}`), `${name} is read by src/emulator/main.ts`);
+    // Fixed addresses inside the network's subnet; the proxy reaches the Servers on SERVER_PORT.
+    const subnet = ((compose.networks.rtmp as Obj).ipam as { config: { subnet: string }[] }).config[0]!.subnet;
+    const prefix = subnet.replace(/\.0\/24$/, '.');
+    for (const ip of [...ips, s.proxy!.networks!.rtmp!.ipv4_address, s['ecs-emulator']!.networks!.rtmp!.ipv4_address]) assert.ok(ip.startsWith(prefix), `${ip} in ${subnet}`);
+    assert.equal(env.SERVER_PORT, '1935');
+  });
+
+  it("publishes each Server's stat page on its own host port, from a pinned nginx-rtmp image", () => {
+    const servers = Object.keys(s).filter((k) => k.startsWith('server-'));
+    const hostPorts = servers.map((k) => {
+      const ports = s[k]!.ports!;
+      assert.equal(ports.length, 1);
+      assert.match(ports[0]!, /^\d+:8080$/);
+      return ports[0]!.split(':')[0];
+    });
+    assert.equal(new Set(hostPorts).size, servers.length);
+    assert.ok(!hostPorts.includes('8000') && !hostPorts.includes('1935'));
+    for (const k of servers) assert.match(s[k]!.image as string, /^tiangolo\/nginx-rtmp:latest-\d{4}-\d{2}-\d{2}$/);
+  });
+
+  const nginx = ['/usr/sbin/nginx', 'nginx'].find((b) => !spawnSync(b, ['-v']).error);
+  const rtmpModule = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
+  it("writes an nginx config that nginx with the RTMP module accepts (application /stream, /stat)", { skip: nginx && existsSync(rtmpModule) ? false : 'nginx with libnginx-mod-rtmp is not installed' }, () => {
+    const script = (s['server-1']!.command as string[])[0]!;
+    const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-proxy-nginx-'));
+    try {
+      const conf = path.join(dir, 'nginx.conf');
+      const local = script.replace('/etc/nginx/nginx.conf', conf).replace(/^exec nginx.*$/m, '');
+      const w = spawnSync('sh', ['-c', local], { encoding: 'utf8' });
+      assert.equal(w.status, 0, w.stderr);
+      const written = readFileSync(conf, 'utf8');
+      assert.match(written, /application stream \{/);
+      assert.match(written, /location \/stat \{ rtmp_stat all; \}/);
+      writeFileSync(conf, `load_module ${rtmpModule};\npid ${dir}/nginx.pid;\nerror_log stderr;\n${written}`);
+      const t = spawnSync(nginx!, ['-t', '-p', dir, '-c', conf], { encoding: 'utf8' });
+      assert.equal(t.status, 0, t.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---- the entrypoint, outside Docker ----
+function httpStatus(host: string, port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path: '/', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('src/entrypoint.sh outside Docker', () => {
+  const haproxy = ['/usr/sbin/haproxy', 'haproxy'].find((b) => !spawnSync(b, ['-v']).error);
+  const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-proxy-entrypoint-'));
+  const children: ChildProcess[] = [];
+  let haproxyPid: number | undefined;
+  after(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (haproxyPid !== undefined && alive(haproxyPid)) process.kill(haproxyPid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const HOST = '127.0.40.1';
+  const env = {
+    ...process.env,
+    PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
+    DISCOVERY: 'static',
+    STATIC_SERVERS: '127.0.40.9:1935',
+    BIND_ADDRESS: HOST,
+    RTMP_PORT: '1935',
+    HEALTH_PORT: '8000',
+    HAPROXY_BIN: haproxy ?? 'haproxy',
+    HAPROXY_CONFIG: path.join(dir, 'etc', 'haproxy.cfg'),
+    HAPROXY_PIDFILE: path.join(dir, 'run', 'haproxy.pid'),
+    HAPROXY_SOCKET: path.join(dir, 'run', 'admin.sock'),
+    SYNC_SCHEDULE: '*/2 * * * * *',
+    SHUTDOWN_GRACE_SECONDS: '3',
+    LOG_LEVEL: 'warn',
+  };
+  const entrypoint = path.join(ROOT, 'src', 'entrypoint.sh');
+
+  it('starts the daemon and HAProxy, answers the health check, and exits 0 on SIGTERM with HAProxy stopped', { skip: haproxy ? false : 'haproxy is not installed', timeout: 60_000 }, async () => {
+    const child = spawn('sh', [entrypoint], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+    await until(`the health page on ${HOST}:8000 (output: ${output})`, 20_000, async () => ((await httpStatus(HOST, 8000)) === 200 ? true : undefined));
+    haproxyPid = Number(readFileSync(env.HAPROXY_PIDFILE, 'utf8').trim());
+    assert.ok(alive(haproxyPid), 'HAProxy master runs');
+    // The run dir was created private to the user.
+    assert.equal(statSync(path.join(dir, 'run')).mode & 0o777, 0o700);
+
+    const hc = spawnSync('sh', [entrypoint, 'healthcheck'], { env, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(hc.status, 0, hc.stderr);
+    const down = spawnSync('sh', [entrypoint, 'healthcheck'], { env: { ...env, BIND_ADDRESS: '127.0.40.2' }, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(down.status, 1);
+    assert.match(down.stderr, /health page http:\/\/127\.0\.40\.2:8000\/: ECONNREFUSED/);
+
+    // `exec` made the daemon the entrypoint's own process: the signal reaches node itself.
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
+    assert.equal(code, 0, output);
+    await until('HAProxy to stop', 5_000, () => (alive(haproxyPid!) ? undefined : true));
+    assert.equal(await httpStatus(HOST, 8000), 0, 'nothing listens any more');
+  });
+
+  it('says which variable is wrong when HAProxy or a directory is unusable', () => {
+    const r = spawnSync('sh', [entrypoint, 'run'], { env: { ...env, HAPROXY_BIN: '/nonexistent/haproxy' }, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /HAPROXY_BIN=\/nonexistent\/haproxy was not found/);
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, '');
+    const r2 = spawnSync('sh', [entrypoint, 'once'], { env: { ...env, HAPROXY_PIDFILE: path.join(file, 'haproxy.pid') }, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /HAPROXY_PIDFILE=.*a-file\/haproxy\.pid/);
+  });
+
+  it('passes --help to the CLI and runs any other command as given', () => {
+    const help = spawnSync('sh', [entrypoint, '--help'], { env, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /Usage: rtmp-proxy <command>/);
+    const other = spawnSync('sh', [entrypoint, 'echo', 'hello'], { env, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(other.stdout, 'hello\n');
+  });
+});
