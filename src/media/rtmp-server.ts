@@ -153,6 +153,14 @@ export async function startRtmpServer(opts: RtmpServerOptions): Promise<RtmpServ
     throw new Error(`nginx RTMP module not found at ${rtmpModule}; install the Debian package: apt-get install libnginx-mod-rtmp`);
   }
 
+  // The readiness probe below only sees that *something* accepts on the port; make sure it is not
+  // someone else (a leftover nginx, another test), or we would report a Server that is not ours.
+  for (const p of [port, statPort]) {
+    if (await canConnect(opts.address, p, 500)) {
+      throw new Error(`startRtmpServer: ${opts.address}:${p} is already in use by another process`);
+    }
+  }
+
   const workDir = path.resolve(opts.workDir);
   await mkdir(workDir, { recursive: true });
   const configFile = path.join(workDir, 'nginx.conf');
@@ -195,22 +203,28 @@ export async function startRtmpServer(opts: RtmpServerOptions): Promise<RtmpServ
 
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
   const deadline = Date.now() + timeoutMs;
-  let ready = false;
+  const hasExited = () => child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
+  // nginx logs [emerg] when a bind fails, then keeps retrying for ~2.5 s before it gives up.
+  const hasEmerg = async () => (await readFile(errorLog, 'utf8').catch(() => '')).includes('[emerg]');
+  let failure: string | undefined = `not accepting connections after ${timeoutMs}ms`;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) break;
+    if (hasExited()) {
+      failure = `nginx exited (code ${child.exitCode}, signal ${child.signalCode})`;
+      break;
+    }
+    if (await hasEmerg()) {
+      failure = 'nginx reported a fatal error';
+      break;
+    }
     if ((await canConnect(opts.address, port, 500)) && (await canConnect(opts.address, statPort, 500))) {
-      ready = true;
+      failure = undefined;
       break;
     }
     await delay(50);
   }
-  if (!ready) {
-    const died = child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
+  if (failure !== undefined) {
     await stop();
-    throw new Error(
-      `${describe}: ${died ? `nginx exited (code ${child.exitCode}, signal ${child.signalCode})` : `not accepting connections after ${timeoutMs}ms`}` +
-        `; config ${configFile}; log:\n${await logTail()}`,
-    );
+    throw new Error(`${describe}: ${failure}; config ${configFile}; log:\n${await logTail()}`);
   }
 
   const statUrl = `http://${urlHost(opts.address)}:${statPort}/stat`;
