@@ -34,6 +34,16 @@ describe('loadConfig', () => {
     assert.match(c.haproxyTemplate, /templates\/haproxy\.cfg\.ejs$/);
   });
 
+  test('drain timeout and busy check: off by default, read when set', () => {
+    const off = loadConfig(base);
+    assert.equal(off.serverDrainTimeoutSeconds, undefined);
+    assert.equal(off.busyCheck, undefined);
+    const on = loadConfig({ ...base, SERVER_DRAIN_TIMEOUT: '300', BUSY_CHECK_PORT: '8080' });
+    assert.equal(on.serverDrainTimeoutSeconds, 300);
+    assert.deepEqual(on.busyCheck, { port: 8080, path: '/stat', pattern: '<publishing/>' });
+    assert.equal(loadConfig({ ...base, SERVER_DRAIN_TIMEOUT: 'unlimited' }).serverDrainTimeoutSeconds, undefined);
+  });
+
   test('reads every variable', () => {
     const c = loadConfig({
       DISCOVERY: 'static',
@@ -79,6 +89,9 @@ describe('loadConfig', () => {
       [{ ...base, LOG_LEVEL: 'loud' }, /^LOG_LEVEL="loud" is not valid: one of fatal, error, warn, info, debug, trace, silent$/],
       [{ DISCOVERY: 'static' }, /^STATIC_SERVERS="" is not valid: required when DISCOVERY=static/],
       [{ DISCOVERY: 'static', STATIC_SERVERS: 'media-1:1935' }, /^STATIC_SERVERS="media-1:1935" is not valid: "media-1:1935": the host must be an IPv4 or IPv6 literal/],
+      [{ ...base, SERVER_DRAIN_TIMEOUT: 'forever' }, /^SERVER_DRAIN_TIMEOUT="forever" is not valid: whole seconds from 0 to 604800, or "unlimited"/],
+      [{ ...base, BUSY_CHECK_PORT: 'stat' }, /^BUSY_CHECK_PORT="stat" is not valid: a TCP port/],
+      [{ ...base, BUSY_CHECK_PORT: '8080', BUSY_CHECK_PATH: 'stat page' }, /^BUSY_CHECK_PATH="stat page" is not valid: a URL path starting with \//],
       [{ ...base, SHUTDOWN_GRACE_SECONDS: '-1' }, /^SHUTDOWN_GRACE_SECONDS="-1" is not valid: whole seconds from 0 to 604800/],
     ];
     for (const [env, expected] of cases) {

@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # node modules: install from the lockfile when missing or older than the lockfile
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -f node_modules/.package-lock.json ] || [ -n "$(find package-lock.json -newer node_modules/.package-lock.json)" ]; then
   echo "ensure-deps: installing node modules from package-lock.json" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
