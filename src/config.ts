@@ -37,6 +37,8 @@ export interface Config {
   haproxyTemplate: string;
   healthPage: string;
   shutdownGraceSeconds: number;
+  /** A drop of more than this share of the fleet in one sync waits for the next sync to confirm it. */
+  maxDropPercent: number;
   /** Seconds a removed Server may keep its stream before it is cut; undefined = until it ends. */
   serverDrainTimeoutSeconds?: number;
   /** Each Server's status page, polled to keep Servers streaming through other Proxies out of rotation. */
@@ -166,6 +168,15 @@ export function loadConfig(env: Env = process.env): Config {
     return fallback;
   };
   const shutdownGraceSeconds = seconds('SHUTDOWN_GRACE_SECONDS', 110, 'whole seconds from 0 to 604800')!;
+  const dropRaw = read('MAX_DROP_PERCENT');
+  let maxDropPercent = 50;
+  if (dropRaw !== undefined) {
+    maxDropPercent = /^\d+$/.test(dropRaw) ? Number(dropRaw) : NaN;
+    if (!(maxDropPercent <= 100)) {
+      errors.push(new ConfigError('MAX_DROP_PERCENT', dropRaw, 'a whole percentage from 0 to 100 (100 turns the guard off)'));
+      maxDropPercent = 50;
+    }
+  }
   const drainRaw = read('SERVER_DRAIN_TIMEOUT');
   const serverDrainTimeoutSeconds =
     drainRaw === 'unlimited' ? undefined : seconds('SERVER_DRAIN_TIMEOUT', undefined, 'whole seconds from 0 to 604800, or "unlimited" (the default)');
@@ -200,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     haproxyTemplate,
     healthPage,
     shutdownGraceSeconds,
+    maxDropPercent,
     ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),
     ...(busyCheck !== undefined && { busyCheck }),
     logLevel,

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { findBusyServers } from './busy-check.js';
+import { backoffMs, isSuddenDrop } from './guards.js';
 import type { Config } from './config.js';
 import type { Discovery } from './discovery/types.js';
 import { readConfigFile, stageConfig, writeConfigAtomically } from './haproxy/config-file.js';
@@ -12,7 +13,8 @@ import type { Server } from './server.js';
 
 /** What a sync did to HAProxy: nothing, started it, reloaded it, or changed it through the Runtime API. */
 export type SyncAction = 'none' | 'started' | 'reloaded' | 'runtime';
-export type SyncStage = 'discovery' | 'render' | 'validate' | 'apply';
+/** Where a sync failed; `backoff`: discovery was left alone this tick after earlier failures. */
+export type SyncStage = 'backoff' | 'discovery' | 'render' | 'validate' | 'apply';
 
 export interface AppliedChanges {
   action: SyncAction;
@@ -27,8 +29,15 @@ export interface AppliedChanges {
 }
 
 export type SyncOutcome =
-  | ({ ok: true; servers: number; added: string[]; removed: string[]; durationMs: number } & AppliedChanges)
-  | { ok: false; stage: SyncStage; error: Error; code?: string; durationMs: number };
+  | ({ ok: true; servers: number; added: string[]; removed: string[]; durationMs: number; dropHeld?: DropHeld } & AppliedChanges)
+  | { ok: false; stage: SyncStage; error: Error; code?: string; durationMs: number; consecutiveFailures: number; retryInMs?: number };
+
+/** A sudden drop of the fleet, held back until the next successful sync confirms it. */
+export interface DropHeld {
+  from: number;
+  to: number;
+  maxDropPercent: number;
+}
 
 /** Names in `next` but not in `prev`, and the reverse. Pure. */
 export function diffNames(prev: readonly Server[], next: readonly Server[]): { added: string[]; removed: string[] } {
@@ -68,8 +77,10 @@ export interface SyncerDeps {
   discovery: Discovery;
   haproxy: HaproxyProcess;
   logger: Logger;
-  /** Clock, for drain timeouts. */
+  /** Clock, for drain timeouts and backoff. */
   now?: () => number;
+  /** Jitter source in [0, 1), for backoff. */
+  random?: () => number;
 }
 
 /** A render stage failure, told apart from apply failures in the outcome. */
@@ -95,6 +106,10 @@ export class Syncer {
   private applied: Server[] = [];
   private readonly drainingSince = new Map<string, number>();
   private inFlight: Promise<SyncOutcome> | undefined;
+  /** Failed syncs in a row, the kind of the last failure, and when discovery may be tried again. */
+  private failures = { count: 0, kind: '', retryAt: 0 };
+  /** A sudden drop seen once, waiting for the next successful sync to confirm it. */
+  private pendingDrop = false;
 
   constructor(private readonly deps: SyncerDeps) {
     this.template = new TemplateSource(deps.config.haproxyTemplate);
@@ -104,6 +119,10 @@ export class Syncer {
 
   get lastKnownGood(): readonly Server[] {
     return this.applied;
+  }
+
+  get consecutiveFailures(): number {
+    return this.failures.count;
   }
 
   /** Runs a sync, or joins the one already running. */
@@ -133,40 +152,95 @@ export class Syncer {
 
   private async runSync(): Promise<SyncOutcome> {
     const started = performance.now();
-    const { logger } = this.deps;
+    const { logger, config } = this.deps;
     const elapsed = () => Math.round(performance.now() - started);
+
+    const wait = this.failures.retryAt - this.now();
+    if (wait > 0) {
+      logger.debug({ retryInMs: wait, consecutiveFailures: this.failures.count }, 'sync skipped: backing off after failures');
+      await this.keepHaproxyRunning();
+      const error = new Error(`discovery is backing off after ${this.failures.count} failed syncs; next try in ${wait} ms`);
+      return { ok: false, stage: 'backoff', error, retryInMs: wait, consecutiveFailures: this.failures.count, durationMs: elapsed() };
+    }
 
     let servers: Server[];
     try {
       ({ servers } = await this.deps.discovery.discover());
     } catch (e) {
+      await this.keepHaproxyRunning();
       return this.failed('discovery', e, elapsed());
+    }
+
+    // A sudden drop is more often a bad answer than a real scale-in: apply it only once a second
+    // successful sync confirms it. A real scale-in, even to zero, takes effect one sync later.
+    let dropHeld: DropHeld | undefined;
+    if (isSuddenDrop(this.applied.length, servers.length, config.maxDropPercent) && !this.pendingDrop) {
+      this.pendingDrop = true;
+      dropHeld = { from: this.applied.length, to: servers.length, maxDropPercent: config.maxDropPercent };
+      logger.warn(dropHeld, `fleet dropped by more than MAX_DROP_PERCENT=${config.maxDropPercent}%: keeping the last known-good fleet until the next sync confirms it`);
+      servers = [...this.applied];
+    } else {
+      if (this.pendingDrop && isSuddenDrop(this.applied.length, servers.length, config.maxDropPercent)) {
+        logger.warn({ from: this.applied.length, to: servers.length }, 'sudden fleet drop confirmed by a second sync: applying it');
+      }
+      this.pendingDrop = false;
     }
 
     let applied: AppliedChanges;
     try {
-      applied = this.deps.config.applyMode === 'runtime' ? await this.applyRuntime(servers) : await this.applyReload(servers);
+      applied = config.applyMode === 'runtime' ? await this.applyRuntime(servers) : await this.applyReload(servers);
     } catch (e) {
       if (e instanceof RenderStageError) return this.failed('render', e.inner, elapsed());
       return this.failed(e instanceof ConfigValidationError ? 'validate' : 'apply', e, elapsed());
     }
 
+    if (this.failures.count > 0) {
+      logger.info({ consecutiveFailures: this.failures.count, lastFailure: this.failures.kind }, 'sync recovered');
+      this.failures = { count: 0, kind: '', retryAt: 0 };
+    }
     const { added, removed } = diffNames(this.applied, servers);
     this.applied = servers;
-    const outcome: SyncOutcome = { ok: true, servers: servers.length, added, removed, durationMs: elapsed(), ...applied };
+    const outcome: SyncOutcome = { ok: true, servers: servers.length, added, removed, durationMs: elapsed(), ...applied, ...(dropHeld && { dropHeld }) };
     const { ok: _ok, ...fields } = outcome;
     logger.info(fields, applied.action === 'none' ? 'sync: no change' : `sync: ${applied.action}${applied.reason ? ` (${applied.reason})` : ''}`);
     return outcome;
   }
 
+  /**
+   * Counts the failure and logs it: the first of a kind as an error, repeats of the same kind quietly
+   * (a warning every 10th), so a long outage is a few clear lines, not a flood. Discovery failures
+   * back off with jitter; HAProxy failures are retried at the next tick.
+   */
   private failed(stage: SyncStage, error: unknown, durationMs: number): SyncOutcome {
     const err = error instanceof Error ? error : new Error(String(error));
     const code = (err as { code?: unknown }).code;
-    this.deps.logger.error(
-      { stage, code, err: err.message, servers: this.applied.length, durationMs },
-      `sync failed at ${stage}; keeping the running config and the last known-good fleet`,
-    );
-    return { ok: false, stage, error: err, durationMs, ...(typeof code === 'string' && { code }) };
+    const kind = `${stage}:${typeof code === 'string' ? code : err.name}`;
+    const count = this.failures.count + 1;
+    const retryAt = stage === 'discovery' ? this.now() + backoffMs(count, (this.deps.random ?? Math.random)()) : 0;
+    const repeat = this.failures.kind === kind;
+    this.failures = { count, kind, retryAt };
+    const fields = { stage, code, err: err.message, consecutiveFailures: count, servers: this.applied.length, durationMs };
+    const msg = `sync failed at ${stage}; keeping the running config and the last known-good fleet`;
+    if (!repeat) this.deps.logger.error(fields, msg);
+    else if (count % 10 === 0) this.deps.logger.warn(fields, `${msg} (still failing)`);
+    else this.deps.logger.debug(fields, msg);
+    return { ok: false, stage, error: err, durationMs, consecutiveFailures: count, ...(typeof code === 'string' && { code }) };
+  }
+
+  /**
+   * Without a fleet to go by (discovery failing), HAProxy still has to run: a crashed or killed HAProxy
+   * comes back with the last config on disk, which is the last known-good one.
+   */
+  private async keepHaproxyRunning(): Promise<void> {
+    const { config, haproxy, logger } = this.deps;
+    try {
+      if ((await haproxy.runningPid()) !== undefined || (await readConfigFile(config.haproxyConfig)) === undefined) return;
+      await haproxy.validate(config.haproxyConfig);
+      await haproxy.start();
+      logger.warn({ config: config.haproxyConfig }, 'haproxy was not running: started it with the last known-good config');
+    } catch (e) {
+      logger.error({ err: (e as Error).message }, 'haproxy is not running and could not be started with the last config');
+    }
   }
 
   /** APPLY_MODE=reload: render everything; write, validate, start or reload when the text changed. */

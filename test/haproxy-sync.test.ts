@@ -42,6 +42,7 @@ describe('sync against a real HAProxy (APPLY_MODE=reload)', () => {
   let haproxy: HaproxyProcess;
   const fleet = new TestFleet();
   let syncer: Syncer;
+  let clock = Date.now();
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-sync-'));
@@ -63,7 +64,8 @@ describe('sync against a real HAProxy (APPLY_MODE=reload)', () => {
       const backend = await startTcpBackend(address, BACKEND_PORT);
       cleanup.defer(`backend ${address}`, () => backend.close());
     }
-    syncer = new Syncer({ config, discovery: fleet, haproxy, logger: silentLogger() });
+    // The test's own clock: it stands still unless the test moves it (past the backoff after a failed discovery).
+    syncer = new Syncer({ config, discovery: fleet, haproxy, logger: silentLogger(), now: () => clock });
   });
   after(() => cleanup.run());
 
@@ -162,9 +164,48 @@ describe('sync against a real HAProxy (APPLY_MODE=reload)', () => {
     assert.ok(await greetingVia(PROXY, RTMP_PORT));
   });
 
-  test('HAProxy gone: the next sync starts it again with the current config', async () => {
+  test('a sudden drop of the fleet waits for the next sync to confirm it; a confirmed scale-in applies', async () => {
+    clock += 10 * 60_000; // past the backoff of the failed discovery before
+    fleet.set(BACKENDS);
+    assert.ok((await syncer.sync()).ok);
+    fleet.set(BACKENDS.slice(0, 1)); // 4 → 1: more than MAX_DROP_PERCENT (50)
+    const held = await syncer.sync();
+    assert.ok(held.ok);
+    assert.deepEqual(held.dropHeld, { from: 4, to: 1, maxDropPercent: 50 });
+    assert.equal(held.action, 'none');
+    assert.equal(syncer.lastKnownGood.length, 4, 'still the last known-good fleet');
+    const confirmed = await syncer.sync();
+    assert.ok(confirmed.ok);
+    assert.equal(confirmed.dropHeld, undefined);
+    assert.equal(confirmed.action, 'reloaded');
+    assert.equal(confirmed.removed.length, 3);
+    // An empty answer is a drop like any other: held once, then applied (scale to zero is real).
+    fleet.set([]);
+    assert.ok((await syncer.sync()).ok);
+    assert.equal(syncer.lastKnownGood.length, 1);
+    const zero = await syncer.sync();
+    assert.ok(zero.ok);
+    assert.equal(zero.servers, 0);
+    fleet.set(BACKENDS);
+    assert.ok((await syncer.sync()).ok);
+  });
+
+  test('HAProxy gone: started again with the last config while discovery backs off, and by the next sync', async () => {
+    fleet.failWith = new DiscoveryError('Rate exceeded', 'ThrottlingException');
+    assert.equal((await syncer.sync()).ok, false);
+    fleet.failWith = undefined;
+    const fileBefore = await readFile(config.haproxyConfig, 'utf8');
     await haproxy.stop();
     assert.equal(await haproxy.runningPid(), undefined);
+    const backingOff = await syncer.sync();
+    assert.ok(!backingOff.ok);
+    assert.equal(backingOff.stage, 'backoff', 'the failed discovery before is still backing off');
+    assert.ok(await haproxy.runningPid(), 'HAProxy runs again');
+    assert.equal(await readFile(config.haproxyConfig, 'utf8'), fileBefore, 'with the last known-good config');
+    assert.ok(BACKENDS.includes(await greetingVia(PROXY, RTMP_PORT)));
+
+    await haproxy.stop();
+    clock += 10 * 60_000; // past any backoff
     const outcome = await syncer.sync();
     assert.ok(outcome.ok);
     assert.equal(outcome.action, 'started');
