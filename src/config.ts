@@ -36,6 +36,8 @@ export interface Config {
   haproxyMasterSocket: string;
   haproxyTemplate: string;
   healthPage: string;
+  /** HAProxy map the health frontend reads its state from; the daemon flips it over the admin socket. */
+  haproxyHealthMap: string;
   shutdownGraceSeconds: number;
   /** A drop of more than this share of the fleet in one sync waits for the next sync to confirm it. */
   maxDropPercent: number;
@@ -158,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
   const haproxyMasterSocket = filePath('HAPROXY_MASTER_SOCKET', `${haproxySocket}.master`);
   const haproxyTemplate = filePath('HAPROXY_TEMPLATE', path.join(PACKAGE_ROOT, 'templates', 'haproxy.cfg.ejs'));
   const healthPage = filePath('HEALTH_PAGE', path.join(PACKAGE_ROOT, 'templates', 'healthcheck.html'));
+  const haproxyHealthMap = filePath('HAPROXY_HEALTH_MAP', path.join(path.dirname(haproxySocket), 'health.map'));
 
   const seconds = (name: string, fallback: number | undefined, allowed: string): number | undefined => {
     const value = read(name);
@@ -210,6 +213,7 @@ export function loadConfig(env: Env = process.env): Config {
     haproxyMasterSocket,
     haproxyTemplate,
     healthPage,
+    haproxyHealthMap,
     shutdownGraceSeconds,
     maxDropPercent,
     ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),

@@ -2,7 +2,10 @@ import cron from 'node-cron';
 import type { Config } from './config.js';
 import { createDiscovery } from './discovery/index.js';
 import type { Discovery } from './discovery/types.js';
+import { ensureHealthMap, setHealthState } from './haproxy/health-state.js';
 import { HaproxyProcess } from './haproxy/process.js';
+import { RuntimeApi } from './haproxy/runtime-api.js';
+import { RTMP_FRONTEND } from './render.js';
 import type { Logger } from './log.js';
 import { Syncer, type SyncOutcome } from './sync.js';
 
@@ -29,8 +32,14 @@ export function createHaproxyProcess(config: Config, logger: Logger): HaproxyPro
 /** Syncs once now, then on SYNC_SCHEDULE; node-cron skips a tick while a sync still runs. */
 export function startDaemon(config: Config, logger: Logger, discovery: Discovery = createDiscovery(config, logger)): Daemon {
   const haproxy = createHaproxyProcess(config, logger);
+  const runtime = new RuntimeApi(config.haproxySocket);
   const syncer = new Syncer({ config, discovery, haproxy, logger });
-  const firstSync = syncer.sync();
+  // A daemon that starts says "up", also to an HAProxy a previous daemon left answering 503.
+  const firstSync = ensureHealthMap(config.haproxyHealthMap, 'up').then(async () => {
+    const outcome = await syncer.sync();
+    if ((await haproxy.runningPid()) !== undefined) await setHealthState(runtime, config.haproxyHealthMap, 'up').catch(() => undefined);
+    return outcome;
+  });
   const task = cron.schedule(config.syncSchedule, () => syncer.sync(), { noOverlap: true, name: 'sync' });
   task.on('execution:overlap', () => logger.warn('previous sync still running; skipping this tick'));
   logger.info({ schedule: config.syncSchedule, discovery: config.discovery, applyMode: config.applyMode }, 'rtmp-proxy started');
@@ -38,15 +47,39 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
   let stopping: Promise<void> | undefined;
   const stop = (opts: { stopHaproxy?: boolean } = {}) =>
     (stopping ??= (async () => {
+      const deadline = Date.now() + config.shutdownGraceSeconds * 1000;
+      if (opts.stopHaproxy) {
+        // First, so Route53 stops sending streamers here while the live ones go on.
+        await setHealthState(runtime, config.haproxyHealthMap, 'down').then(
+          () => logger.info('shutting down: the health page answers 503'),
+          (e) => logger.warn({ err: (e as Error).message }, 'shutting down: could not turn the health page to 503'),
+        );
+      }
       await task.stop();
       await task.destroy();
       await firstSync.catch(() => undefined);
       await syncer.whenIdle();
       if (opts.stopHaproxy) {
-        logger.info({ graceSeconds: config.shutdownGraceSeconds }, 'stopping HAProxy: no new streams; live ones get the grace period');
-        await haproxy.stop({ graceMs: config.shutdownGraceSeconds * 1000 });
+        const live = await waitForStreamsToEnd(haproxy, runtime, deadline);
+        if (live > 0) logger.warn({ streams: live, graceSeconds: config.shutdownGraceSeconds }, 'streams outlasted SHUTDOWN_GRACE_SECONDS: stopping HAProxy cuts them');
+        await haproxy.stop({ graceMs: Math.max(0, deadline - Date.now()) });
       }
       logger.info('rtmp-proxy stopped');
     })());
   return { syncer, haproxy, firstSync, stop };
+}
+
+/** Streams still flowing (current worker plus old ones) once they all ended or the deadline passed. */
+async function waitForStreamsToEnd(haproxy: HaproxyProcess, runtime: RuntimeApi, deadline: number): Promise<number> {
+  for (;;) {
+    let live: number;
+    try {
+      const { oldWorkerPids } = await haproxy.masterStatus();
+      live = (await runtime.frontendSessions(RTMP_FRONTEND)) + oldWorkerPids.length;
+    } catch {
+      return 0; // HAProxy is not answering: nothing left to wait for
+    }
+    if (live === 0 || Date.now() >= deadline) return live;
+    await new Promise((r) => setTimeout(r, Math.min(500, Math.max(1, deadline - Date.now()))));
+  }
 }

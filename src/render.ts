@@ -15,6 +15,8 @@ export interface RenderSettings {
   pidfile: string;
   adminSocket: string;
   healthPage: string;
+  /** Map file holding the health state (`health down` → 503). */
+  healthMap: string;
 }
 
 /** Connection limits sized to the fleet, so the health frontend is never starved by streams. */
@@ -24,8 +26,9 @@ export interface Limits {
   globalMaxconn: number;
 }
 
-/** The backend the Runtime API changes: a custom template must keep this name. */
+/** The backend the Runtime API changes, and the frontend whose streams a shutdown waits for: keep these names. */
 export const RTMP_BACKEND = 'bk_rtmp';
+export const RTMP_FRONTEND = 'ft_rtmp';
 
 export const HEALTH_MAXCONN = 100;
 /** Admin socket, master CLI and a margin. */

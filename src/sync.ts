@@ -4,6 +4,7 @@ import { backoffMs, isSuddenDrop } from './guards.js';
 import type { Config } from './config.js';
 import type { Discovery } from './discovery/types.js';
 import { readConfigFile, stageConfig, writeConfigAtomically } from './haproxy/config-file.js';
+import { ensureHealthMap } from './haproxy/health-state.js';
 import { ConfigValidationError, type HaproxyProcess } from './haproxy/process.js';
 import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
 import type { Logger } from './log.js';
@@ -57,6 +58,7 @@ export function renderSettingsFrom(config: Config): RenderSettings {
     pidfile: config.haproxyPidfile,
     adminSocket: config.haproxySocket,
     healthPage: config.healthPage,
+    healthMap: config.haproxyHealthMap,
   };
 }
 
@@ -188,6 +190,7 @@ export class Syncer {
 
     let applied: AppliedChanges;
     try {
+      await ensureHealthMap(config.haproxyHealthMap);
       applied = config.applyMode === 'runtime' ? await this.applyRuntime(servers) : await this.applyReload(servers);
     } catch (e) {
       if (e instanceof RenderStageError) return this.failed('render', e.inner, elapsed());
@@ -235,6 +238,7 @@ export class Syncer {
     const { config, haproxy, logger } = this.deps;
     try {
       if ((await haproxy.runningPid()) !== undefined || (await readConfigFile(config.haproxyConfig)) === undefined) return;
+      await ensureHealthMap(config.haproxyHealthMap);
       await haproxy.validate(config.haproxyConfig);
       await haproxy.start();
       logger.warn({ config: config.haproxyConfig }, 'haproxy was not running: started it with the last known-good config');

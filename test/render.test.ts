@@ -15,6 +15,7 @@ const settings: RenderSettings = {
   pidfile: '/var/run/rtmp-proxy/haproxy.pid',
   adminSocket: '/var/run/rtmp-proxy/admin.sock',
   healthPage: '/app/templates/healthcheck.html',
+  healthMap: '/var/run/rtmp-proxy/health.map',
 };
 
 const fleet: RenderedServer[] = [

@@ -48,6 +48,14 @@ export class RuntimeApi {
     return parseServerStats(await this.command(`show stat ${backend} 4 -1`), backend);
   }
 
+  /** Connections a frontend carries now. */
+  async frontendSessions(frontend: string): Promise<number> {
+    const row = parseCsv(await this.command(`show stat ${frontend} 1 -1`)).find((r) => r.svname === 'FRONTEND');
+    const scur = Number(row?.scur);
+    if (!Number.isInteger(scur)) throw new Error(`no session count for frontend ${frontend} in "show stat"`);
+    return scur;
+  }
+
   /** A new server, enabled with its health check: `add server` leaves it in maintenance. */
   async addServer(backend: string, server: Server, opts: { enable: boolean }): Promise<void> {
     await this.change(`add server ${backend}/${server.name} ${formatAddress(server.address, server.port)} check maxconn 1 weight 10`);
