@@ -24,7 +24,6 @@ export function createHaproxyProcess(config: Config, logger: Logger): HaproxyPro
     configPath: config.haproxyConfig,
     pidfile: config.haproxyPidfile,
     masterSocket: config.haproxyMasterSocket,
-    adminSocket: config.haproxySocket,
     logger,
   });
 }

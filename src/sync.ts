@@ -286,7 +286,7 @@ export class Syncer {
       return { ...(await this.writeAndRestart(await this.renderText(plan.configServers), current, false, 'haproxy was not running')), ...planSummary(plan) };
     }
 
-    const before = await this.runtime.servers(RTMP_BACKEND);
+    const { api, before } = await this.currentWorker();
     const plan = this.plan(servers, before, await this.oldWorkerSessions(), busyElsewhere);
 
     // The Runtime API changes servers only: anything else that differs needs a reload.
@@ -303,9 +303,9 @@ export class Syncer {
     }
 
     if (isEmptyPlan(plan)) return { action: 'none', ...planSummary(plan) };
-    const changes = await this.executePlan(plan);
+    const changes = await this.executePlan(api, plan);
     // The file follows what now runs, read back: a refused step leaves file and HAProxy in agreement.
-    const after = await this.runtime.servers(RTMP_BACKEND);
+    const after = await api.servers(RTMP_BACKEND);
     const text = await this.renderText(renderedFromRuntime(after));
     if (text !== current) await (await stageConfig(config.haproxyConfig, text, (temp) => haproxy.validate(temp))).commit();
     return { action: 'runtime', changes, ...planSummary(plan) };
@@ -328,6 +328,25 @@ export class Syncer {
     return plan;
   }
 
+  /**
+   * The current worker's Runtime API and backend. Through the admin socket; when that does not answer
+   * (its file deleted, say: a reload would not bring it back, the new worker inherits the listening
+   * socket), through the master CLI, which reaches the same worker.
+   */
+  private async currentWorker(): Promise<{ api: RuntimeApi; before: RuntimeServer[] }> {
+    const { config, haproxy, logger } = this.deps;
+    try {
+      return { api: this.runtime, before: await this.runtime.servers(RTMP_BACKEND) };
+    } catch (e) {
+      const [pid] = (await haproxy.masterStatus()).workerPids;
+      if (pid === undefined) throw e;
+      const api = RuntimeApi.viaMaster(config.haproxyMasterSocket, pid);
+      const before = await api.servers(RTMP_BACKEND);
+      logger.warn({ socket: config.haproxySocket, err: (e as Error).message, worker: pid }, 'the admin socket does not answer: using the master CLI');
+      return { api, before };
+    }
+  }
+
   /** Streams that workers left by earlier reloads still carry, by server name (via the master CLI). */
   private async oldWorkerSessions(): Promise<Map<string, number>> {
     const sessions = new Map<string, number>();
@@ -335,7 +354,7 @@ export class Syncer {
     for (const pid of oldWorkerPids) {
       let servers: RuntimeServer[];
       try {
-        servers = await RuntimeApi.oldWorker(this.deps.config.haproxyMasterSocket, pid).servers(RTMP_BACKEND);
+        servers = await RuntimeApi.viaMaster(this.deps.config.haproxyMasterSocket, pid).servers(RTMP_BACKEND);
       } catch (e) {
         this.deps.logger.debug({ pid, err: (e as Error).message }, 'old worker did not answer (it may just have exited)');
         continue;
@@ -346,7 +365,7 @@ export class Syncer {
   }
 
   /** Capacity first (adds, enables), then drains, cuts and deletes. A refused step is logged and retried next tick. */
-  private async executePlan(plan: MembershipPlan): Promise<NonNullable<AppliedChanges['changes']>> {
+  private async executePlan(api: RuntimeApi, plan: MembershipPlan): Promise<NonNullable<AppliedChanges['changes']>> {
     const { logger } = this.deps;
     const done = { added: [] as string[], enabled: [] as string[], disabled: [] as string[], deleted: [] as string[], cut: [] as string[] };
     const step = async (what: string, name: string, fn: () => Promise<void>, into: string[], why?: string) => {
@@ -359,16 +378,16 @@ export class Syncer {
       }
     };
     for (const { server, enable } of plan.add) {
-      await step('added', server.name, () => this.runtime.addServer(RTMP_BACKEND, server, { enable }), done.added, enable ? undefined : 'held: busy elsewhere');
+      await step('added', server.name, () => api.addServer(RTMP_BACKEND, server, { enable }), done.added, enable ? undefined : 'held: busy elsewhere');
     }
-    for (const name of plan.enable) await step('enabled', name, () => this.runtime.enableServer(RTMP_BACKEND, name), done.enabled);
+    for (const name of plan.enable) await step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), done.enabled);
     for (const { name, reason } of plan.disable) {
-      await step(reason === 'removed' ? 'drained' : 'held', name, () => this.runtime.disableServer(RTMP_BACKEND, name), done.disabled, reason);
+      await step(reason === 'removed' ? 'drained' : 'held', name, () => api.disableServer(RTMP_BACKEND, name), done.disabled, reason);
     }
     for (const name of plan.cut) {
-      await step('cut', name, () => this.runtime.shutdownSessions(RTMP_BACKEND, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
+      await step('cut', name, () => api.shutdownSessions(RTMP_BACKEND, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
     }
-    for (const name of plan.delete) await step('deleted', name, () => this.runtime.deleteServer(RTMP_BACKEND, name), done.deleted);
+    for (const name of plan.delete) await step('deleted', name, () => api.deleteServer(RTMP_BACKEND, name), done.deleted);
     return done;
   }
 }

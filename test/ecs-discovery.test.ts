@@ -204,7 +204,8 @@ describe('ECS discovery against the emulator (real SDK over HTTP)', () => {
     const injected = emu.addTask({ address: '10.0.0.2\n  server evil 6.6.6.6:1935' });
     const hostname = emu.addTask({ address: 'media.internal' });
     const unhealthy = emu.addTask({ address: '10.0.0.3', healthStatus: 'UNHEALTHY' });
-    const result = await discovery(t, emu, { logger }).discover();
+    const disco = discovery(t, emu, { logger });
+    const result = await disco.discover();
 
     assert.deepEqual(result.servers.map((s) => s.taskArn), [good]);
     const reasons = new Map(result.skipped.map((s) => [s.taskArn, s.reason]));
@@ -218,6 +219,14 @@ describe('ECS discovery against the emulator (real SDK over HTTP)', () => {
     for (const w of warnings) {
       assert.equal(reasons.get(w.taskArn as string), w.reason);
     }
+
+    // The next sync skips the same tasks for the same reasons: no new warnings, a flood avoided.
+    await disco.discover();
+    assert.equal(lines.filter((l) => l.level === 40).length, 4);
+    // A task skipped for a new reason is warned about again.
+    emu.setTask(unhealthy, { healthStatus: 'HEALTHY', address: 'still-a-hostname' });
+    await disco.discover();
+    assert.equal(lines.filter((l) => l.level === 40).length, 5);
   });
 
   test('IPv6 task address', async (t) => {

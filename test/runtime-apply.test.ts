@@ -183,4 +183,25 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
     assert.equal((await haproxy.masterStatus()).reloads, reloads, 'no reload');
     assert.equal(await haproxyProcesses(), 2, 'one master and one worker');
   });
+
+  test('the admin socket gone: membership still changes, through the master CLI, without a reload', async () => {
+    const reloads = (await haproxy.masterStatus()).reloads;
+    await rm(config.haproxySocket);
+    fleet.set(BACKENDS.slice(0, 2));
+    const outcome = ok(await syncer.sync());
+    assert.equal(outcome.action, 'runtime');
+    assert.equal(outcome.changes?.deleted.length, 1);
+    const [worker] = (await haproxy.masterStatus()).workerPids;
+    assert.deepEqual((await RuntimeApi.viaMaster(config.haproxyMasterSocket, worker!).servers('bk_rtmp')).map((s) => s.name).sort(), BACKENDS.slice(0, 2).map(name).sort());
+    assert.equal(ok(await syncer.sync()).action, 'none');
+    assert.equal((await haproxy.masterStatus()).reloads, reloads, 'no reload');
+  });
+
+  test('a stale pidfile naming another program is not taken for HAProxy', async () => {
+    const pidfile = path.join(dir, 'stale.pid');
+    await writeFile(pidfile, `${process.pid}\n`); // this test runner: alive, not HAProxy
+    const stale = createHaproxyProcess({ ...config, haproxyPidfile: pidfile }, silentLogger());
+    assert.equal(await stale.runningPid(), undefined);
+    assert.ok(await haproxy.runningPid(), 'the real one is recognised');
+  });
 });

@@ -50,7 +50,8 @@ export function errorCode(err: unknown): string {
 }
 
 export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
-  const ecs = opts.ecs ?? new ECSClient({});
+  // Adaptive retry: the SDK's backoff plus client-side rate limiting when AWS throttles.
+  const ecs = opts.ecs ?? new ECSClient({ retryMode: 'adaptive' });
   let ec2 = opts.ec2;
   const timeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
 
@@ -109,7 +110,7 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
 
   /** ENI id → public IP. A filter (not NetworkInterfaceIds) so an ENI deleted meanwhile is just absent, not an error. */
   async function publicIps(eniIds: readonly string[]): Promise<Map<string, string>> {
-    ec2 ??= new EC2Client({});
+    ec2 ??= new EC2Client({ retryMode: 'adaptive' });
     const client = ec2;
     const byEni = new Map<string, string>();
     for (let i = 0; i < eniIds.length; i += ENI_BATCH) {
@@ -135,6 +136,8 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
     return byEni;
   }
 
+  let warnedSkips = new Map<string, string>();
+
   return {
     async discover(): Promise<DiscoveryResult> {
       const arns = await listTaskArns();
@@ -145,7 +148,13 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
         addressMode: opts.addressMode,
         ...(publicIpByEni !== undefined && { publicIpByEni }),
       });
-      for (const skip of result.skipped) opts.logger.warn({ taskArn: skip.taskArn, reason: skip.reason }, 'ECS task skipped');
+      // A task skipped for the same reason every tick is warned about once, not every 10 seconds.
+      const skipped = new Map(result.skipped.map((s) => [s.taskArn, s.reason]));
+      for (const [taskArn, reason] of skipped) {
+        if (warnedSkips.get(taskArn) === reason) opts.logger.debug({ taskArn, reason }, 'ECS task still skipped');
+        else opts.logger.warn({ taskArn, reason }, 'ECS task skipped');
+      }
+      warnedSkips = skipped;
       opts.logger.debug({ cluster: opts.cluster, service: opts.service, tasks: tasks.length, servers: result.servers.length }, 'ECS discovery done');
       return result;
     },

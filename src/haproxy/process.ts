@@ -9,8 +9,6 @@ export interface HaproxyProcessOptions {
   pidfile: string;
   /** Master CLI socket: reloads and their outcome, and a way to reach old workers. */
   masterSocket: string;
-  /** Admin socket of the worker: started or reloaded means it answers. */
-  adminSocket?: string;
   logger: Logger;
   /** Bound on how long a start or reload may take. */
   timeoutMs?: number;
@@ -86,11 +84,13 @@ export class HaproxyProcess {
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
     try {
       process.kill(pid, 0);
-      return pid;
     } catch (e) {
       // EPERM: alive but not ours to signal (another user); treat as running.
-      return (e as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
     }
+    // A stale pidfile whose pid now belongs to another program is not HAProxy running.
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+    return cmdline === undefined || cmdline.includes('haproxy') ? pid : undefined;
   }
 
   /** Starts the master in the background; resolves once it is up and serving (the parent exited 0). */
@@ -127,12 +127,12 @@ export class HaproxyProcess {
     throw new HaproxyProcessError(`haproxy did not come up within ${this.timeoutMs} ms (${last})`);
   }
 
-  /** True when the admin socket is answered by one of `workerPids` (or when there is no socket to ask). */
+  /** True when the (newest) worker answers its Runtime API, reached through the master CLI. */
   private async workerAnswers(workerPids: readonly number[]): Promise<boolean> {
-    if (this.opts.adminSocket === undefined) return true;
+    const pid = workerPids[workerPids.length - 1];
+    if (pid === undefined) return false;
     try {
-      const pid = /^Pid: (\d+)/m.exec(await sendCliCommand(this.opts.adminSocket, 'show info', 1000))?.[1];
-      return pid !== undefined && workerPids.includes(Number(pid));
+      return new RegExp(`^Pid: ${pid}$`, 'm').test(await sendCliCommand(this.opts.masterSocket, `@!${pid} show info`, 1000));
     } catch {
       return false;
     }

@@ -29,8 +29,8 @@ export class RuntimeApi {
     private readonly timeoutMs = 5000,
   ) {}
 
-  /** The same API on an old worker, through the master CLI socket. */
-  static oldWorker(masterSocket: string, pid: number): RuntimeApi {
+  /** The same API on one worker (an old one, or the current one when the admin socket is gone), through the master CLI. */
+  static viaMaster(masterSocket: string, pid: number): RuntimeApi {
     return new RuntimeApi(masterSocket, `@!${pid} `);
   }
 
