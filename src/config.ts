@@ -41,6 +41,10 @@ export interface Config {
   shutdownGraceSeconds: number;
   /** A drop of more than this share of the fleet in one sync waits for the next sync to confirm it. */
   maxDropPercent: number;
+  /** Protect the ECS tasks of Servers that carry a stream through this Proxy from scale-in. */
+  taskProtection: boolean;
+  /** How long each protection lasts; renewed while the stream goes on (ECS allows 1 to 2880). */
+  protectionMinutes: number;
   /** Seconds a removed Server may keep its stream before it is cut; undefined = until it ends. */
   serverDrainTimeoutSeconds?: number;
   /** Each Server's status page, polled to keep Servers streaming through other Proxies out of rotation. */
@@ -180,6 +184,19 @@ export function loadConfig(env: Env = process.env): Config {
       maxDropPercent = 50;
     }
   }
+  const taskProtection = oneOf('TASK_PROTECTION', ['true', 'false'], 'false') === 'true';
+  const protectionRaw = read('PROTECTION_MINUTES');
+  let protectionMinutes = 60;
+  if (protectionRaw !== undefined) {
+    protectionMinutes = /^\d+$/.test(protectionRaw) ? Number(protectionRaw) : NaN;
+    if (!(protectionMinutes >= 1 && protectionMinutes <= 2880)) {
+      errors.push(new ConfigError('PROTECTION_MINUTES', protectionRaw, 'whole minutes from 1 to 2880 (the ECS limit)'));
+      protectionMinutes = 60;
+    }
+  }
+  if (taskProtection && discovery !== 'ecs') {
+    errors.push(new ConfigError('TASK_PROTECTION', 'true', 'only with DISCOVERY=ecs: protection is set on ECS tasks'));
+  }
   const drainRaw = read('SERVER_DRAIN_TIMEOUT');
   const serverDrainTimeoutSeconds =
     drainRaw === 'unlimited' ? undefined : seconds('SERVER_DRAIN_TIMEOUT', undefined, 'whole seconds from 0 to 604800, or "unlimited" (the default)');
@@ -216,6 +233,8 @@ export function loadConfig(env: Env = process.env): Config {
     haproxyHealthMap,
     shutdownGraceSeconds,
     maxDropPercent,
+    taskProtection,
+    protectionMinutes,
     ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),
     ...(busyCheck !== undefined && { busyCheck }),
     logLevel,

@@ -30,8 +30,23 @@ export interface AppliedChanges {
 }
 
 export type SyncOutcome =
-  | ({ ok: true; servers: number; added: string[]; removed: string[]; durationMs: number; dropHeld?: DropHeld } & AppliedChanges)
+  | ({ ok: true; servers: number; added: string[]; removed: string[]; durationMs: number; dropHeld?: DropHeld; backend?: BackendServer[] } & AppliedChanges)
   | { ok: false; stage: SyncStage; error: Error; code?: string; durationMs: number; consecutiveFailures: number; retryInMs?: number };
+
+/** One Server of the backend as HAProxy runs it after a sync, with every stream it carries. */
+export interface BackendServer {
+  name: string;
+  address: string;
+  port: number;
+  /** ECS task ARN, when the Server came from ECS and is still in the fleet. */
+  taskArn?: string;
+  /** Streams on it: the current worker's plus those old workers still carry. */
+  streams: number;
+  /** Taking no new stream: draining, held, or out of the fleet. */
+  maintenance: boolean;
+  /** HAProxy's status column (UP, DOWN, MAINT, …). */
+  status: string;
+}
 
 /** A sudden drop of the fleet, held back until the next successful sync confirms it. */
 export interface DropHeld {
@@ -203,9 +218,24 @@ export class Syncer {
     }
     const { added, removed } = diffNames(this.applied, servers);
     this.applied = servers;
-    const outcome: SyncOutcome = { ok: true, servers: servers.length, added, removed, durationMs: elapsed(), ...applied, ...(dropHeld && { dropHeld }) };
-    const { ok: _ok, ...fields } = outcome;
-    logger.info(fields, applied.action === 'none' ? 'sync: no change' : `sync: ${applied.action}${applied.reason ? ` (${applied.reason})` : ''}`);
+    const backend = await this.backendState().catch((e) => {
+      logger.debug({ err: (e as Error).message }, 'backend state not readable after the sync');
+      return undefined;
+    });
+    const outcome: SyncOutcome = {
+      ok: true,
+      servers: servers.length,
+      added,
+      removed,
+      durationMs: elapsed(),
+      ...applied,
+      ...(dropHeld && { dropHeld }),
+      ...(backend && { backend }),
+    };
+    const { ok: _ok, backend: _backend, ...fields } = outcome;
+    // A sync that changed something at info; a quiet one at debug, so ten-second ticks do not flood.
+    if (applied.action === 'none' && !dropHeld) logger.debug(fields, 'sync: no change');
+    else logger.info(fields, `sync: ${applied.action}${applied.reason ? ` (${applied.reason})` : ''}`);
     return outcome;
   }
 
@@ -345,6 +375,25 @@ export class Syncer {
       logger.warn({ socket: config.haproxySocket, err: (e as Error).message, worker: pid }, 'the admin socket does not answer: using the master CLI');
       return { api, before };
     }
+  }
+
+  /** The backend as HAProxy runs it now, with every stream on each Server (old workers' included). */
+  async backendState(): Promise<BackendServer[]> {
+    const { before } = await this.currentWorker();
+    const old = await this.oldWorkerSessions();
+    const taskArns = new Map(this.applied.flatMap((s) => (s.taskArn ? [[s.name, s.taskArn] as const] : [])));
+    return before.map((r) => {
+      const taskArn = taskArns.get(r.name);
+      return {
+        name: r.name,
+        address: r.address,
+        port: r.port,
+        ...(taskArn && { taskArn }),
+        streams: r.sessions + (old.get(r.name) ?? 0),
+        maintenance: r.maintenance,
+        status: r.status,
+      };
+    });
   }
 
   /** Streams that workers left by earlier reloads still carry, by server name (via the master CLI). */
