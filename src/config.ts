@@ -41,6 +41,12 @@ export interface Config {
   shutdownGraceSeconds: number;
   /** A drop of more than this share of the fleet in one sync waits for the next sync to confirm it. */
   maxDropPercent: number;
+  /** Health answers 503 while no Server is free, so Route53 sends no streamer to a full Proxy. */
+  healthRequireCapacity: boolean;
+  /** Send the PROXY protocol header to the Servers (they then see the streamer's address). */
+  serverSendProxy: boolean;
+  /** Prometheus metrics port on BIND_ADDRESS; undefined = off. */
+  metricsPort?: number;
   /** Protect the ECS tasks of Servers that carry a stream through this Proxy from scale-in. */
   taskProtection: boolean;
   /** How long each protection lasts; renewed while the stream goes on (ECS allows 1 to 2880). */
@@ -184,6 +190,9 @@ export function loadConfig(env: Env = process.env): Config {
       maxDropPercent = 50;
     }
   }
+  const healthRequireCapacity = oneOf('HEALTH_REQUIRE_CAPACITY', ['true', 'false'], 'true') === 'true';
+  const serverSendProxy = oneOf('SERVER_SEND_PROXY', ['true', 'false'], 'false') === 'true';
+  const metricsPort = read('METRICS_PORT') === 'off' ? undefined : port('METRICS_PORT', 9101);
   const taskProtection = oneOf('TASK_PROTECTION', ['true', 'false'], 'false') === 'true';
   const protectionRaw = read('PROTECTION_MINUTES');
   let protectionMinutes = 60;
@@ -233,6 +242,9 @@ export function loadConfig(env: Env = process.env): Config {
     haproxyHealthMap,
     shutdownGraceSeconds,
     maxDropPercent,
+    healthRequireCapacity,
+    serverSendProxy,
+    ...(metricsPort !== undefined && { metricsPort }),
     taskProtection,
     protectionMinutes,
     ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),

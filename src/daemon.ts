@@ -33,11 +33,10 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
   const haproxy = createHaproxyProcess(config, logger);
   const runtime = new RuntimeApi(config.haproxySocket);
   const syncer = new Syncer({ config, discovery, haproxy, logger });
-  // A daemon that starts says "up", also to an HAProxy a previous daemon left answering 503.
-  const firstSync = ensureHealthMap(config.haproxyHealthMap, 'up').then(async () => {
-    const outcome = await syncer.sync();
-    if ((await haproxy.runningPid()) !== undefined) await setHealthState(runtime, config.haproxyHealthMap, 'up').catch(() => undefined);
-    return outcome;
+  // Until this daemon's first successful sync the health page answers 503 (the Syncer turns it to 200).
+  const firstSync = ensureHealthMap(config.haproxyHealthMap, 'down').then(async () => {
+    if ((await haproxy.runningPid()) !== undefined) await setHealthState(runtime, config.haproxyHealthMap, 'down').catch(() => undefined);
+    return syncer.sync();
   });
   const task = cron.schedule(config.syncSchedule, () => syncer.sync(), { noOverlap: true, name: 'sync' });
   task.on('execution:overlap', () => logger.warn('previous sync still running; skipping this tick'));
@@ -49,7 +48,7 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
       const deadline = Date.now() + config.shutdownGraceSeconds * 1000;
       if (opts.stopHaproxy) {
         // First, so Route53 stops sending streamers here while the live ones go on.
-        await setHealthState(runtime, config.haproxyHealthMap, 'down').then(
+        await syncer.holdHealthDown().then(
           () => logger.info('shutting down: the health page answers 503'),
           (e) => logger.warn({ err: (e as Error).message }, 'shutting down: could not turn the health page to 503'),
         );

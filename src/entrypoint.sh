@@ -67,7 +67,9 @@ case "$command" in
     exec "$node_bin" "$app_dir/dist/src/cli.js" "$command" "$@"
     ;;
   healthcheck)
-    url="http://$(health_host):${HEALTH_PORT:-8000}/"
+    # /live: HAProxy answers. Not /, which turns 503 while every Server is busy: a full Proxy must not
+    # be taken for a dead container and replaced, which would cut its streams.
+    url="http://$(health_host):${HEALTH_PORT:-8000}/live"
     # shellcheck disable=SC2016 # JavaScript, not shell: the URL comes in as process.argv[1]
     exec "$node_bin" -e '
       fetch(process.argv[1], { signal: AbortSignal.timeout(2500) }).then(

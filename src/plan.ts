@@ -3,7 +3,7 @@ import type { RenderedServer } from './render.js';
 import { sortServers, type Server } from './server.js';
 
 /** Why a Server that is in the fleet takes no new stream for now. */
-export type HoldReason = 'busy-in-old-worker' | 'busy-elsewhere';
+export type HoldReason = 'busy-in-old-worker' | 'busy-elsewhere' | 'address-busy';
 
 /** Everything the membership plan depends on: data in, data out, no I/O. */
 export interface MembershipInput {
@@ -60,7 +60,7 @@ export function planMembership(input: MembershipInput): MembershipPlan {
 
   for (const server of input.desired) {
     const r = running.get(server.name);
-    const hold = holdReason(server.name, r, input);
+    const hold = holdReason(server.name, r, input, `${server.address}:${server.port}`);
     if (hold) plan.held.push({ name: server.name, reason: hold });
     plan.configServers.push({ ...server, draining: hold !== undefined });
     if (!r) {
@@ -92,8 +92,10 @@ export function planMembership(input: MembershipInput): MembershipPlan {
   return plan;
 }
 
-function holdReason(name: string, running: RuntimeServer | undefined, input: MembershipInput): HoldReason | undefined {
+function holdReason(name: string, running: RuntimeServer | undefined, input: MembershipInput, target: string): HoldReason | undefined {
   if ((input.sessionsInOldWorkers.get(name) ?? 0) > 0) return 'busy-in-old-worker';
+  // The same address under another name (a new task that got a stopped task's IP) still streaming there.
+  if (input.running.some((r) => r.name !== name && `${r.address}:${r.port}` === target && r.sessions > 0)) return 'address-busy';
   // A stream of our own on it already fills its maxconn 1; the status page is then about that stream.
   if (input.busyElsewhere.has(name) && (running?.sessions ?? 0) === 0) return 'busy-elsewhere';
   return undefined;

@@ -17,6 +17,18 @@ export interface RenderSettings {
   healthPage: string;
   /** Map file holding the health state (`health down` → 503). */
   healthMap: string;
+  /** 503 while no Server is free (HEALTH_REQUIRE_CAPACITY). */
+  requireCapacity: boolean;
+  /** The options of every `server` line, in the config and in `add server`: see serverOptions(). */
+  serverOptions: string;
+}
+
+/**
+ * The options every Server gets, in the rendered config and in the Runtime API's `add server` alike,
+ * so both describe the same backend. `send-proxy` makes health checks send the header too.
+ */
+export function serverOptions(opts: { sendProxy: boolean }): string {
+  return `check maxconn 1 weight 10${opts.sendProxy ? ' send-proxy check-send-proxy' : ''}`;
 }
 
 /** Connection limits sized to the fleet, so the health frontend is never starved by streams. */

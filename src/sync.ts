@@ -4,12 +4,12 @@ import { backoffMs, isSuddenDrop } from './guards.js';
 import type { Config } from './config.js';
 import type { Discovery } from './discovery/types.js';
 import { readConfigFile, stageConfig, writeConfigAtomically } from './haproxy/config-file.js';
-import { ensureHealthMap } from './haproxy/health-state.js';
+import { ensureHealthMap, setHealthState, type HealthState } from './haproxy/health-state.js';
 import { ConfigValidationError, type HaproxyProcess } from './haproxy/process.js';
 import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
 import type { Logger } from './log.js';
 import { holdBusyForReload, isEmptyPlan, planMembership, renderedFromRuntime, type MembershipPlan } from './plan.js';
-import { compileTemplate, renderConfig, RTMP_BACKEND, type CompiledTemplate, type RenderSettings, type RenderedServer } from './render.js';
+import { compileTemplate, renderConfig, RTMP_BACKEND, serverOptions, type CompiledTemplate, type RenderSettings, type RenderedServer } from './render.js';
 import type { Server } from './server.js';
 
 /** What a sync did to HAProxy: nothing, started it, reloaded it, or changed it through the Runtime API. */
@@ -74,6 +74,8 @@ export function renderSettingsFrom(config: Config): RenderSettings {
     adminSocket: config.haproxySocket,
     healthPage: config.healthPage,
     healthMap: config.haproxyHealthMap,
+    requireCapacity: config.healthRequireCapacity,
+    serverOptions: serverOptions({ sendProxy: config.serverSendProxy }),
   };
 }
 
@@ -127,6 +129,9 @@ export class Syncer {
   private failures = { count: 0, kind: '', retryAt: 0 };
   /** A sudden drop seen once, waiting for the next successful sync to confirm it. */
   private pendingDrop = false;
+  /** What the health page was last told; `down` is held once shutdown began. */
+  private health: HealthState | undefined;
+  private healthHeldDown = false;
 
   constructor(private readonly deps: SyncerDeps) {
     this.template = new TemplateSource(deps.config.haproxyTemplate);
@@ -146,6 +151,21 @@ export class Syncer {
   sync(): Promise<SyncOutcome> {
     this.inFlight ??= this.runSync().finally(() => (this.inFlight = undefined));
     return this.inFlight;
+  }
+
+  /**
+   * Shutdown: the health page answers 503 from now on (Route53 stops sending streamers here), and no
+   * later sync turns it back.
+   */
+  async holdHealthDown(): Promise<void> {
+    this.healthHeldDown = true;
+    await this.tellHealth('down');
+  }
+
+  private async tellHealth(state: HealthState): Promise<void> {
+    const { api } = await this.currentWorker();
+    await setHealthState(api, this.deps.config.haproxyHealthMap, state);
+    this.health = state;
   }
 
   /** Resolves once no sync is running. */
@@ -218,6 +238,12 @@ export class Syncer {
     }
     const { added, removed } = diffNames(this.applied, servers);
     this.applied = servers;
+    // The first successful sync (of this daemon) turns the health page to 200.
+    const health: HealthState = this.healthHeldDown ? 'down' : 'up';
+    if (this.health !== health) {
+      await this.tellHealth(health).catch((e) => logger.warn({ err: (e as Error).message, health }, 'could not set the health page'));
+      if (this.health === health) logger.info({ health }, `health page: ${health === 'up' ? '200' : '503'}`);
+    }
     const backend = await this.backendState().catch((e) => {
       logger.debug({ err: (e as Error).message }, 'backend state not readable after the sync');
       return undefined;
@@ -427,7 +453,7 @@ export class Syncer {
       }
     };
     for (const { server, enable } of plan.add) {
-      await step('added', server.name, () => api.addServer(RTMP_BACKEND, server, { enable }), done.added, enable ? undefined : 'held: busy elsewhere');
+      await step('added', server.name, () => api.addServer(RTMP_BACKEND, server, { enable, options: renderSettingsFrom(this.deps.config).serverOptions }), done.added, enable ? undefined : 'held: busy elsewhere');
     }
     for (const name of plan.enable) await step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), done.enabled);
     for (const { name, reason } of plan.disable) {

@@ -184,9 +184,9 @@ describe('docker-compose.yml', () => {
 });
 
 // ---- the entrypoint, outside Docker ----
-function httpStatus(host: string, port: number): Promise<number> {
+function httpStatus(host: string, port: number, path = '/live'): Promise<number> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path: '/', timeout: 1000 }, (res) => {
+    const req = request({ host, port, path, timeout: 1000 }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -220,7 +220,9 @@ describe('src/entrypoint.sh outside Docker', () => {
   let haproxyPid: number | undefined;
   after(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    if (haproxyPid !== undefined && alive(haproxyPid)) process.kill(haproxyPid, 'SIGKILL');
+    // The pidfile too: a test that failed before reading it must not leave HAProxy bound to its ports.
+    haproxyPid ??= Number(existsSync(env.HAPROXY_PIDFILE) ? readFileSync(env.HAPROXY_PIDFILE, 'utf8').trim() : 0) || undefined;
+    if (haproxyPid !== undefined && alive(haproxyPid)) process.kill(haproxyPid, 'SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   });
   const HOST = '127.0.40.1';
@@ -260,7 +262,10 @@ describe('src/entrypoint.sh outside Docker', () => {
     assert.equal(hc.status, 0, hc.stderr);
     const down = spawnSync('sh', [entrypoint, 'healthcheck'], { env: { ...env, BIND_ADDRESS: '127.0.40.2' }, encoding: 'utf8', timeout: 10_000 });
     assert.equal(down.status, 1);
-    assert.match(down.stderr, /health page http:\/\/127\.0\.40\.2:8000\/: ECONNREFUSED/);
+    assert.match(down.stderr, /health page http:\/\/127\.0\.40\.2:8000\/live: ECONNREFUSED/);
+    // Route53's page says 503: the only Server (nothing listens there) is down, so no capacity;
+    // the container's own check above still passed: a full Proxy is alive, not to be replaced.
+    assert.equal(await httpStatus(HOST, 8000, '/'), 503);
 
     // `exec` made the daemon the entrypoint's own process: the signal reaches node itself.
     child.kill('SIGTERM');

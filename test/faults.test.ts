@@ -140,7 +140,7 @@ describe('fault suite: AWS, HAProxy and host faults against the real daemon path
   test('AWS: tasks with malformed addresses never reach the config; the rest of the fleet stays', async () => {
     const fileBefore = await readFile(config.haproxyConfig, 'utf8');
     for (const bad of ['10.0.0.9\n  server evil 6.6.6.6:1', '10.0.0.9 #', 'x'.repeat(300), 'not-an-ip']) emulator.addTask({ cluster: 'media', address: bad });
-    emulator.addTask({ cluster: 'media', address: BACKENDS[0]! }); // a duplicate address
+    emulator.addTask({ cluster: 'media', address: BACKENDS[0]!, taskId: 'f'.repeat(32) }); // a duplicate address (sorts last: the first one stays)
     summary.injected++;
     const outcome = await syncer.sync();
     assert.ok(outcome.ok);

@@ -84,4 +84,14 @@ describe('planMembership', () => {
       [['task-1', true], ['task-2', false]],
     );
   });
+  test('a Server at an address another server still streams to is held (an IP reused by a new task)', () => {
+    const reused = { name: 'task-9', address: '10.0.0.1', port: 1935 };
+    const plan = planMembership(input({ desired: [reused], running: [running(1, { sessions: 1 })] }));
+    assert.deepEqual(plan.add, [{ server: reused, enable: false }]);
+    assert.deepEqual(plan.held, [{ name: 'task-9', reason: 'address-busy' }]);
+    assert.deepEqual(plan.draining, ['task-1']);
+    const freed = planMembership(input({ desired: [reused], running: [running(1, { maintenance: true }), { ...running(9, { maintenance: true }), ...reused }] }));
+    assert.deepEqual(freed.enable, ['task-9']);
+    assert.deepEqual(freed.delete, ['task-1']);
+  });
 });

@@ -16,6 +16,8 @@ const settings: RenderSettings = {
   adminSocket: '/var/run/rtmp-proxy/admin.sock',
   healthPage: '/app/templates/healthcheck.html',
   healthMap: '/var/run/rtmp-proxy/health.map',
+  requireCapacity: true,
+  serverOptions: 'check maxconn 1 weight 10',
 };
 
 const fleet: RenderedServer[] = [

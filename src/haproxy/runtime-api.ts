@@ -57,8 +57,8 @@ export class RuntimeApi {
   }
 
   /** A new server, enabled with its health check: `add server` leaves it in maintenance. */
-  async addServer(backend: string, server: Server, opts: { enable: boolean }): Promise<void> {
-    await this.change(`add server ${backend}/${server.name} ${formatAddress(server.address, server.port)} check maxconn 1 weight 10`);
+  async addServer(backend: string, server: Server, opts: { enable: boolean; options: string }): Promise<void> {
+    await this.change(`add server ${backend}/${server.name} ${formatAddress(server.address, server.port)} ${opts.options}`);
     if (opts.enable) await this.change(`enable server ${backend}/${server.name}`);
     await this.change(`enable health ${backend}/${server.name}`);
   }
