@@ -47,6 +47,8 @@ export interface Config {
   serverSendProxy: boolean;
   /** Prometheus metrics port on BIND_ADDRESS; undefined = off. */
   metricsPort?: number;
+  /** HAProxy's own Prometheus exporter port on BIND_ADDRESS; undefined = off (the default). */
+  haproxyMetricsPort?: number;
   /** Protect the ECS tasks of Servers that carry a stream through this Proxy from scale-in. */
   taskProtection: boolean;
   /** How long each protection lasts; renewed while the stream goes on (ECS allows 1 to 2880). */
@@ -193,6 +195,16 @@ export function loadConfig(env: Env = process.env): Config {
   const healthRequireCapacity = oneOf('HEALTH_REQUIRE_CAPACITY', ['true', 'false'], 'true') === 'true';
   const serverSendProxy = oneOf('SERVER_SEND_PROXY', ['true', 'false'], 'false') === 'true';
   const metricsPort = read('METRICS_PORT') === 'off' ? undefined : port('METRICS_PORT', 9101);
+  const haproxyMetricsPort = read('HAPROXY_METRICS_PORT') === undefined ? undefined : port('HAPROXY_METRICS_PORT', 0);
+  const taken = [['RTMP_PORT', rtmpPort], ['HEALTH_PORT', healthPort], ['METRICS_PORT', metricsPort]] as const;
+  for (const [name, value] of taken) {
+    if (haproxyMetricsPort !== undefined && value === haproxyMetricsPort) {
+      errors.push(new ConfigError('HAPROXY_METRICS_PORT', String(haproxyMetricsPort), `a port different from ${name}`));
+    }
+  }
+  if (metricsPort !== undefined && (metricsPort === rtmpPort || metricsPort === healthPort)) {
+    errors.push(new ConfigError('METRICS_PORT', String(metricsPort), 'a port different from RTMP_PORT and HEALTH_PORT, or "off"'));
+  }
   const taskProtection = oneOf('TASK_PROTECTION', ['true', 'false'], 'false') === 'true';
   const protectionRaw = read('PROTECTION_MINUTES');
   let protectionMinutes = 60;
@@ -245,6 +257,7 @@ export function loadConfig(env: Env = process.env): Config {
     healthRequireCapacity,
     serverSendProxy,
     ...(metricsPort !== undefined && { metricsPort }),
+    ...(haproxyMetricsPort !== undefined && { haproxyMetricsPort }),
     taskProtection,
     protectionMinutes,
     ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),

@@ -7,11 +7,15 @@ import { HaproxyProcess } from './haproxy/process.js';
 import { RuntimeApi } from './haproxy/runtime-api.js';
 import { RTMP_FRONTEND } from './render.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { Syncer, type SyncOutcome } from './sync.js';
 
 export interface Daemon {
   readonly syncer: Syncer;
   readonly haproxy: HaproxyProcess;
+  readonly metrics: Metrics;
+  /** A sync now, outside the schedule, observed like a scheduled one (metrics). */
+  syncNow(): Promise<SyncOutcome>;
   /** The first sync's outcome (the daemon keeps running and retrying even when it failed). */
   readonly firstSync: Promise<SyncOutcome>;
   /** Stops syncing; with `stopHaproxy`, lets live streams finish for up to the grace period, then stops HAProxy. */
@@ -36,9 +40,27 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
   // Until this daemon's first successful sync the health page answers 503 (the Syncer turns it to 200).
   const firstSync = ensureHealthMap(config.haproxyHealthMap, 'down').then(async () => {
     if ((await haproxy.runningPid()) !== undefined) await setHealthState(runtime, config.haproxyHealthMap, 'down').catch(() => undefined);
-    return syncer.sync();
+    return observed(await syncer.sync());
   });
-  const task = cron.schedule(config.syncSchedule, () => syncer.sync(), { noOverlap: true, name: 'sync' });
+  const metrics = new Metrics({ backend: () => syncer.backendState(), configPath: config.haproxyConfig, logger });
+  const observed = (outcome: SyncOutcome) => {
+    void metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
+    return outcome;
+  };
+  const metricsServer =
+    config.metricsPort === undefined
+      ? Promise.resolve(undefined)
+      : metrics.serve(config.bindAddress, config.metricsPort).then(
+          (s) => {
+            logger.info({ url: s.url }, 'metrics served');
+            return s;
+          },
+          (e) => {
+            logger.error({ err: (e as Error).message, variable: 'METRICS_PORT', port: config.metricsPort }, 'metrics server could not listen; running without metrics');
+            return undefined;
+          },
+        );
+  const task = cron.schedule(config.syncSchedule, async () => observed(await syncer.sync()), { noOverlap: true, name: 'sync' });
   task.on('execution:overlap', () => logger.warn('previous sync still running; skipping this tick'));
   logger.info({ schedule: config.syncSchedule, discovery: config.discovery, applyMode: config.applyMode }, 'rtmp-proxy started');
 
@@ -62,9 +84,10 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
         if (live > 0) logger.warn({ streams: live, graceSeconds: config.shutdownGraceSeconds }, 'streams outlasted SHUTDOWN_GRACE_SECONDS: stopping HAProxy cuts them');
         await haproxy.stop({ graceMs: Math.max(0, deadline - Date.now()) });
       }
+      await (await metricsServer)?.close();
       logger.info('rtmp-proxy stopped');
     })());
-  return { syncer, haproxy, firstSync, stop };
+  return { syncer, haproxy, metrics, firstSync, stop, syncNow: async () => observed(await syncer.sync()) };
 }
 
 /** Streams still flowing (current worker plus old ones) once they all ended or the deadline passed. */

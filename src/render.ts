@@ -17,6 +17,8 @@ export interface RenderSettings {
   healthPage: string;
   /** Map file holding the health state (`health down` → 503). */
   healthMap: string;
+  /** HAProxy's own Prometheus exporter, when set (HAPROXY_METRICS_PORT). */
+  haproxyMetricsPort?: number;
   /** 503 while no Server is free (HEALTH_REQUIRE_CAPACITY). */
   requireCapacity: boolean;
   /** The options of every `server` line, in the config and in `add server`: see serverOptions(). */

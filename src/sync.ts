@@ -75,6 +75,7 @@ export function renderSettingsFrom(config: Config): RenderSettings {
     healthPage: config.healthPage,
     healthMap: config.haproxyHealthMap,
     requireCapacity: config.healthRequireCapacity,
+    ...(config.haproxyMetricsPort !== undefined && { haproxyMetricsPort: config.haproxyMetricsPort }),
     serverOptions: serverOptions({ sendProxy: config.serverSendProxy }),
   };
 }

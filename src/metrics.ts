@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { readConfigFile } from './haproxy/config-file.js';
+import type { Logger } from './log.js';
+import { formatAddress } from './server.js';
+import type { BackendServer, SyncOutcome } from './sync.js';
+
+const PREFIX = 'rtmp_proxy_';
+
+/** A Server that can take a stream now: up, in rotation, carrying none. */
+export function isFree(s: BackendServer): boolean {
+  return s.streams === 0 && !s.maintenance && s.status.startsWith('UP');
+}
+
+/**
+ * The daemon's Prometheus metrics. Sync counters come from each sync's outcome; busy and free Servers
+ * are read from HAProxy at scrape time, so they are never a sync interval old.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly discovered: Gauge;
+  private readonly syncs: Counter;
+  private readonly discoveryErrors: Counter;
+  private readonly haproxyActions: Counter;
+  private readonly runtimeChanges: Counter;
+  private readonly lastSuccess: Gauge;
+  private readonly consecutiveFailures: Gauge;
+  private readonly duration: Histogram;
+  private readonly configInfo: Gauge;
+
+  constructor(
+    private readonly opts: { backend: () => Promise<BackendServer[]>; configPath: string; logger: Logger },
+  ) {
+    const registers = [this.registry];
+    this.discovered = new Gauge({ name: `${PREFIX}servers_discovered`, help: 'Servers in the fleet at the last successful sync', registers });
+    const backendGauge = (name: string, help: string, count: (servers: BackendServer[]) => number) =>
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        registers,
+        collect: async function (this: Gauge) {
+          try {
+            this.set(count(await opts.backend()));
+          } catch (e) {
+            opts.logger.debug({ err: (e as Error).message }, `metric ${name}: HAProxy did not answer`);
+          }
+        },
+      });
+    backendGauge('servers_busy', 'Servers carrying a stream through this Proxy (HAProxy stats, old workers included)', (s) => s.filter((x) => x.streams > 0).length);
+    backendGauge('servers_free', 'Servers that can take a stream now: up, in rotation, idle', (s) => s.filter(isFree).length);
+    backendGauge('servers_in_maintenance', 'Servers draining or held out of rotation', (s) => s.filter((x) => x.maintenance).length);
+    backendGauge('streams', 'Streams flowing through this Proxy', (s) => s.reduce((n, x) => n + x.streams, 0));
+    this.syncs = new Counter({ name: `${PREFIX}syncs_total`, help: 'Syncs by result: ok, or the stage that failed (backoff: skipped while backing off)', labelNames: ['result'], registers });
+    this.discoveryErrors = new Counter({ name: `${PREFIX}discovery_errors_total`, help: 'Failed discoveries by AWS error code', labelNames: ['code'], registers });
+    this.haproxyActions = new Counter({ name: `${PREFIX}haproxy_actions_total`, help: 'HAProxy starts and reloads', labelNames: ['action'], registers });
+    this.runtimeChanges = new Counter({ name: `${PREFIX}runtime_changes_total`, help: 'Server changes through the Runtime API, by kind', labelNames: ['change'], registers });
+    this.lastSuccess = new Gauge({ name: `${PREFIX}last_successful_sync_timestamp_seconds`, help: 'When the last sync succeeded (Unix time)', registers });
+    this.consecutiveFailures = new Gauge({ name: `${PREFIX}consecutive_failures`, help: 'Failed syncs in a row', registers });
+    this.duration = new Histogram({
+      name: `${PREFIX}sync_duration_seconds`,
+      help: 'How long a sync took',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.configInfo = new Gauge({ name: `${PREFIX}config_info`, help: 'The running haproxy.cfg, by SHA-256 (first 16 hex digits)', labelNames: ['sha256'], registers });
+    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+  }
+
+  async observeSync(outcome: SyncOutcome): Promise<void> {
+    if (!outcome.ok) {
+      this.syncs.inc({ result: outcome.stage });
+      if (outcome.stage === 'discovery') this.discoveryErrors.inc({ code: outcome.code ?? 'unknown' });
+      this.consecutiveFailures.set(outcome.consecutiveFailures);
+      if (outcome.stage !== 'backoff') this.duration.observe(outcome.durationMs / 1000);
+      return;
+    }
+    this.syncs.inc({ result: 'ok' });
+    this.consecutiveFailures.set(0);
+    this.discovered.set(outcome.servers);
+    this.lastSuccess.set(Date.now() / 1000);
+    this.duration.observe(outcome.durationMs / 1000);
+    if (outcome.action === 'started' || outcome.action === 'reloaded') this.haproxyActions.inc({ action: outcome.action });
+    for (const [change, names] of Object.entries(outcome.changes ?? {})) if (names.length > 0) this.runtimeChanges.inc({ change }, names.length);
+    const text = await readConfigFile(this.opts.configPath).catch(() => undefined);
+    if (text !== undefined) {
+      this.configInfo.reset();
+      this.configInfo.set({ sha256: createHash('sha256').update(text).digest('hex').slice(0, 16) }, 1);
+    }
+  }
+
+  /** Serves GET /metrics on address:port; resolves once listening. */
+  async serve(address: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+    const server = http.createServer((req, res) => {
+      if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
+        (e) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, address, () => resolve());
+    });
+    return {
+      url: `http://${formatAddress(address, port)}/metrics`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+}
