@@ -8,6 +8,7 @@ import { RuntimeApi } from './haproxy/runtime-api.js';
 import { RTMP_FRONTEND } from './render.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { createTaskProtector } from './task-protection.js';
 import { Syncer, type SyncOutcome } from './sync.js';
 
 export interface Daemon {
@@ -42,9 +43,14 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
     if ((await haproxy.runningPid()) !== undefined) await setHealthState(runtime, config.haproxyHealthMap, 'down').catch(() => undefined);
     return observed(await syncer.sync());
   });
+  const protector = config.taskProtection
+    ? createTaskProtector({ cluster: config.ecsCluster!, minutes: config.protectionMinutes, logger })
+    : undefined;
   const metrics = new Metrics({ backend: () => syncer.backendState(), configPath: config.haproxyConfig, logger });
   const observed = (outcome: SyncOutcome) => {
     void metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
+    // Not awaited: under throttling a protection call may take seconds; it never throws.
+    if (outcome.ok && protector) void protector.update(outcome.backend);
     return outcome;
   };
   const metricsServer =
@@ -68,6 +74,8 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
   const stop = (opts: { stopHaproxy?: boolean } = {}) =>
     (stopping ??= (async () => {
       const deadline = Date.now() + config.shutdownGraceSeconds * 1000;
+      // Protection of streams still flowing is left to run out, not lifted.
+      protector?.shutdown();
       if (opts.stopHaproxy) {
         // First, so Route53 stops sending streamers here while the live ones go on.
         await syncer.holdHealthDown().then(

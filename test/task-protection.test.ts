@@ -470,3 +470,57 @@ describe('task protection with real streams: ffmpeg → HAProxy → nginx-rtmp, 
     assert.deepEqual(protectedAddresses(), [b]);
   });
 });
+
+describe('TASK_PROTECTION=true in the daemon: a stream protects its Server task at the next sync', () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  test('startDaemon wires the protector to every sync; shutdown leaves live protection alone', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-protect-daemon-'));
+    cleanup.defer('temp dir', () => rm(dir, { recursive: true, force: true }));
+    const emulator = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
+    cleanup.defer('emulator', () => emulator.close());
+    const { startTcpBackend, openHeldStream } = await import('./helpers/tcp-backends.js');
+    const { startDaemon } = await import('../src/daemon.js');
+    const addresses = ['127.0.29.12', '127.0.29.13'];
+    for (const address of addresses) {
+      const backend = await startTcpBackend(address, 19382, { hold: true });
+      cleanup.defer(`backend ${address}`, () => backend.close());
+      emulator.addTask({ cluster: 'media', service: 'rtmp-server', address });
+    }
+    for (const [k, v] of Object.entries({ AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 't', AWS_SECRET_ACCESS_KEY: 't', AWS_ENDPOINT_URL_ECS: emulator.url })) {
+      const previous = process.env[k];
+      process.env[k] = v;
+      cleanup.defer(`env ${k}`, () => (previous === undefined ? delete process.env[k] : (process.env[k] = previous)));
+    }
+    const config = loadConfig({
+      ECS_CLUSTER: 'media',
+      SERVER_PORT: '19382',
+      BIND_ADDRESS: '127.0.29.11',
+      RTMP_PORT: '19383',
+      HEALTH_PORT: '18083',
+      METRICS_PORT: 'off',
+      TASK_PROTECTION: 'true',
+      PROTECTION_MINUTES: '30',
+      SHUTDOWN_GRACE_SECONDS: '1',
+      SYNC_SCHEDULE: '0 0 1 1 *',
+      HAPROXY_CONFIG: path.join(dir, 'haproxy.cfg'),
+      HAPROXY_PIDFILE: path.join(dir, 'haproxy.pid'),
+      HAPROXY_SOCKET: path.join(dir, 'admin.sock'),
+    });
+    const daemon = startDaemon(config, silentLogger());
+    cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
+    assert.ok((await daemon.firstSync).ok);
+
+    const stream = await openHeldStream('127.0.29.11', 19383);
+    await daemon.syncNow();
+    const protectedTask = () => emulator.tasks().filter((t) => t.protection?.enabled);
+    const task = await waitFor(() => protectedTask()[0], { timeoutMs: 5000, what: 'the streaming Server task to be protected' });
+    assert.equal(task.address, stream.server);
+    assert.equal(protectedTask().length, 1, 'the idle Server is not protected');
+
+    await daemon.stop({ stopHaproxy: true });
+    assert.equal(protectedTask().length, 1, 'shutdown leaves the protection to expire');
+    await stream.close();
+  });
+});
