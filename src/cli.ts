@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigErrors, loadConfig, type Config } from './config.js';
+import { runChecks, formatCheckReport } from './check.js';
+import { ConfigError, ConfigErrors, loadConfig, type Config } from './config.js';
 import { createDiscovery } from './discovery/index.js';
 import { createHaproxyProcess, startDaemon } from './daemon.js';
-import { createLogger } from './log.js';
+import { chooseLogFormat, createLogger, type LogFormat } from './log.js';
+import { formatStatus, readStatus, StatusUnavailableError } from './status.js';
 import { Syncer } from './sync.js';
 
 const USAGE = `rtmp-proxy: keeps HAProxy routing RTMP streams to the running ECS Server tasks, one stream per Server.
@@ -14,11 +16,13 @@ Commands:
   run      Start HAProxy unless it runs, sync now and on SYNC_SCHEDULE, until SIGTERM or SIGINT.
   once     One sync (start or reload HAProxy as needed), then exit; non-zero exit when it failed.
   render   Print the haproxy.cfg the current fleet gives; changes nothing.
+  status   Show each Server HAProxy routes to: address, state, whether a stream is on it and since when.
+  check    Check the environment, the template and the config it renders (haproxy -c); changes nothing.
 
 Configuration comes from the environment (see README.md): DISCOVERY, ECS_CLUSTER, ECS_SERVICE,
 SERVER_PORT, SERVER_ADDRESS, STATIC_SERVERS, SYNC_SCHEDULE, APPLY_MODE, BIND_ADDRESS, RTMP_PORT,
 HEALTH_PORT, HAPROXY_BIN, HAPROXY_CONFIG, HAPROXY_PIDFILE, HAPROXY_SOCKET, HAPROXY_MASTER_SOCKET,
-HAPROXY_TEMPLATE, HEALTH_PAGE, SHUTDOWN_GRACE_SECONDS, LOG_LEVEL; AWS settings are the SDK's own
+HAPROXY_TEMPLATE, HEALTH_PAGE, SHUTDOWN_GRACE_SECONDS, LOG_LEVEL, LOG_FORMAT; AWS settings are the SDK's own
 (AWS_REGION, credentials, AWS_ENDPOINT_URL_ECS, AWS_ENDPOINT_URL_EC2).
 `;
 
@@ -39,10 +43,38 @@ HAProxy or reload it when the config changed. Exit code 0 on success, 1 when the
 Discovers the Servers and prints the haproxy.cfg they give to stdout. Starts, writes and reloads
 nothing. Exit code 1 when discovery or rendering failed.
 `,
+  status: `Usage: rtmp-proxy status [--json]
+
+Reads the running HAProxy (admin socket HAPROXY_SOCKET, master CLI HAPROXY_MASTER_SOCKET, pidfile
+HAPROXY_PIDFILE) and prints one line per Server in bk_rtmp: its address, HAProxy's state (UP, DOWN,
+MAINT, DRAIN, ...), whether a stream is on it and since when, and why it takes no new stream
+(maintenance: draining or held). Streams that old workers (left by reloads) still carry are counted
+too. A header line gives the master's pid, its workers, reloads, streams and free Servers.
+Changes nothing.
+
+  --json   machine-readable output: the same facts, with HAProxy's raw fields
+
+Exit code 0, 1 when HAProxy is not running or does not answer, 2 for bad configuration.
+`,
+  check: `Usage: rtmp-proxy check
+
+Checks that this Proxy can run, one line per check: the environment (every variable), HAProxy
+(HAPROXY_BIN, version 2.6 or newer), the directories HAProxy and the daemon write to, the health
+page (HEALTH_PAGE), the template (HAPROXY_TEMPLATE, rendered for a placeholder fleet of one Server at
+127.0.0.1:SERVER_PORT; no AWS call), and the rendered config with haproxy -c in a temp directory.
+HAPROXY_CONFIG and a running HAProxy are left alone.
+
+Exit code 0 when every check passes, 1 when one fails, 2 when the environment is invalid.
+`,
 };
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } },
+  });
   const command = positionals[0];
   if (command === undefined || command === 'help') {
     process.stdout.write(USAGE);
@@ -58,17 +90,46 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  let config: Config;
+  if (command === 'check') {
+    const report = await runChecks(process.env);
+    process.stdout.write(formatCheckReport(report));
+    return report.exitCode;
+  }
+
+  // Every bad setting at once: config.ts's variables and LOG_FORMAT (the logger's own).
+  let config: Config | undefined;
+  let logFormat: LogFormat | undefined;
+  const errors: ConfigError[] = [];
   try {
     config = loadConfig(process.env);
   } catch (e) {
-    if (e instanceof ConfigErrors) {
-      process.stderr.write(`rtmp-proxy: invalid configuration:\n${e.errors.map((x) => `  ${x.message}`).join('\n')}\n`);
-      return 2;
-    }
-    throw e;
+    if (!(e instanceof ConfigErrors)) throw e;
+    errors.push(...e.errors);
   }
-  const logger = createLogger(config.logLevel);
+  try {
+    logFormat = chooseLogFormat({ isTTY: process.stdout.isTTY, env: process.env });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    errors.push(e);
+  }
+  if (config === undefined || logFormat === undefined) {
+    process.stderr.write(`rtmp-proxy: invalid configuration:\n${errors.map((x) => `  ${x.message}`).join('\n')}\n`);
+    return 2;
+  }
+
+  if (command === 'status') {
+    try {
+      const report = await readStatus(config);
+      process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+      return 0;
+    } catch (e) {
+      if (!(e instanceof StatusUnavailableError)) throw e;
+      process.stderr.write(`rtmp-proxy status: ${e.message}\n`);
+      return 1;
+    }
+  }
+
+  const logger = createLogger(config.logLevel, undefined, logFormat);
 
   if (command === 'render') {
     const syncer = new Syncer({ config, discovery: createDiscovery(config, logger), haproxy: createHaproxyProcess(config, logger), logger });

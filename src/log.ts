@@ -1,10 +1,56 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import { ConfigError } from './config.js';
 
 export type { Logger };
 
-/** JSON logs to stdout (one object per line), as a container log driver expects. */
-export function createLogger(level: string = 'info', destination?: pino.DestinationStream): Logger {
-  return pino({ name: 'rtmp-proxy', level, base: { name: 'rtmp-proxy' } }, destination);
+/** `json`: one pino JSON object per line (log drivers, files, pipes). `pretty`: for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+
+/**
+ * Which format the logs take: LOG_FORMAT=json or pretty wins; unset (or `auto`), pretty only when
+ * stdout is a terminal, so a container's log driver, a pipe or a file always gets JSON. Pure.
+ * Throws a ConfigError naming LOG_FORMAT for any other value.
+ */
+export function chooseLogFormat(opts: { isTTY: boolean | undefined; env: Readonly<Record<string, string | undefined>> }): LogFormat {
+  const raw = opts.env.LOG_FORMAT?.trim() ?? '';
+  const value = raw === '' ? 'auto' : raw;
+  if (!(LOG_FORMATS as readonly string[]).includes(value)) throw new ConfigError('LOG_FORMAT', raw, `one of ${LOG_FORMATS.join(', ')}`);
+  if (value === 'json' || value === 'pretty') return value;
+  return opts.isTTY === true ? 'pretty' : 'json';
+}
+
+/** pino-pretty as a stream in this thread (no worker): one line per event, local time, no pid/hostname noise. */
+function prettyStream(): pino.DestinationStream {
+  return pretty({
+    colorize: pretty.isColorSupported,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,name',
+    singleLine: true,
+    sync: true,
+  });
+}
+
+/**
+ * The daemon's logger. With a `destination`, JSON to it (tests and library callers read the lines).
+ * Without one, to stdout in `format`; `auto` (the default) is chooseLogFormat() for this process:
+ * pretty at a terminal, JSON otherwise (an invalid LOG_FORMAT, which the CLI refuses before this, means JSON).
+ */
+export function createLogger(level: string = 'info', destination?: pino.DestinationStream, format: LogFormat | 'auto' = 'auto'): Logger {
+  const options = { name: 'rtmp-proxy', level, base: { name: 'rtmp-proxy' } };
+  if (destination !== undefined) return pino(options, destination);
+  const chosen = format === 'auto' ? safeChoice() : format;
+  return chosen === 'pretty' ? pino(options, prettyStream()) : pino(options);
+}
+
+function safeChoice(): LogFormat {
+  try {
+    return chooseLogFormat({ isTTY: process.stdout.isTTY, env: process.env });
+  } catch {
+    return 'json';
+  }
 }
 
 /** A logger that drops everything: for tests and library use that do not care about logs. */
