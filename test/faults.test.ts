@@ -2,8 +2,7 @@
 // against the real discovery (real SDK over HTTP), the real Syncer and a real HAProxy carrying a live
 // stream. No fault may empty the backend, cut the stream or replace the running config.
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ECSClient } from '@aws-sdk/client-ecs';
@@ -16,7 +15,8 @@ import { RuntimeApi } from '../src/haproxy/runtime-api.js';
 import { silentLogger } from '../src/log.js';
 import { Syncer, type SyncOutcome } from '../src/sync.js';
 import { Cleanup } from './helpers/processes.js';
-import { openHeldStream, startTcpBackend, type HeldStream } from './helpers/tcp-backends.js';
+import { proxyEnv, startBackends, tempDir } from './helpers/fixtures.js';
+import { openHeldStream, type HeldStream } from './helpers/tcp-backends.js';
 
 const PROXY = '127.0.28.1';
 const RTMP_PORT = 19371;
@@ -38,24 +38,15 @@ describe('fault suite: AWS, HAProxy and host faults against the real daemon path
   let dir: string;
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-faults-'));
-    cleanup.defer('temp dir', () => rm(dir, { recursive: true, force: true }));
+    dir = await tempDir(cleanup, 'faults');
     emulator = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
     cleanup.defer('emulator', () => emulator.close());
-    for (const address of BACKENDS) {
-      const backend = await startTcpBackend(address, BACKEND_PORT, { hold: true });
-      cleanup.defer(`backend ${address}`, () => backend.close());
-      emulator.addTask({ cluster: 'media', address });
-    }
+    await startBackends(cleanup, BACKENDS, BACKEND_PORT, { hold: true });
+    for (const address of BACKENDS) emulator.addTask({ cluster: 'media', address });
     config = loadConfig({
       ECS_CLUSTER: 'media',
       SERVER_PORT: String(BACKEND_PORT),
-      BIND_ADDRESS: PROXY,
-      RTMP_PORT: String(RTMP_PORT),
-      HEALTH_PORT: String(HEALTH_PORT),
-      HAPROXY_CONFIG: path.join(dir, 'haproxy.cfg'),
-      HAPROXY_PIDFILE: path.join(dir, 'haproxy.pid'),
-      HAPROXY_SOCKET: path.join(dir, 'admin.sock'),
+      ...proxyEnv(dir, { address: PROXY, rtmp: RTMP_PORT, health: HEALTH_PORT }),
     });
     // Short per-call timeout and few attempts, so persistent faults fail fast; the SDK still retries.
     const ecs = new ECSClient({ region: 'us-east-1', endpoint: emulator.url, credentials: { accessKeyId: 't', secretAccessKey: 't' }, maxAttempts: 2 });

@@ -1,8 +1,7 @@
 // The sync against a real HAProxy (reload path): start, no-op on an unchanged fleet, graceful reloads
 // that refuse no connection, and bad configs or failed discoveries that never replace the running one.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
@@ -13,7 +12,8 @@ import { silentLogger } from '../src/log.js';
 import { serverNameForAddress, type Server } from '../src/server.js';
 import { Syncer } from '../src/sync.js';
 import { Cleanup } from './helpers/processes.js';
-import { connectLoop, greetingVia, startTcpBackend } from './helpers/tcp-backends.js';
+import { proxyEnv, startBackends, tempDir } from './helpers/fixtures.js';
+import { connectLoop, greetingVia } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
 
 const PROXY = '127.0.20.1';
@@ -45,25 +45,16 @@ describe('sync against a real HAProxy (APPLY_MODE=reload)', () => {
   let clock = Date.now();
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-sync-'));
-    cleanup.defer('temp dir', () => rm(dir, { recursive: true, force: true }));
+    dir = await tempDir(cleanup, 'sync');
     config = loadConfig({
       DISCOVERY: 'static',
       STATIC_SERVERS: '127.0.0.1:1',
       APPLY_MODE: 'reload',
-      BIND_ADDRESS: PROXY,
-      RTMP_PORT: String(RTMP_PORT),
-      HEALTH_PORT: String(HEALTH_PORT),
-      HAPROXY_CONFIG: path.join(dir, 'haproxy.cfg'),
-      HAPROXY_PIDFILE: path.join(dir, 'haproxy.pid'),
-      HAPROXY_SOCKET: path.join(dir, 'admin.sock'),
+      ...proxyEnv(dir, { address: PROXY, rtmp: RTMP_PORT, health: HEALTH_PORT }),
     });
     haproxy = createHaproxyProcess(config, silentLogger());
     cleanup.defer('haproxy', () => haproxy.stop());
-    for (const address of BACKENDS) {
-      const backend = await startTcpBackend(address, BACKEND_PORT);
-      cleanup.defer(`backend ${address}`, () => backend.close());
-    }
+    await startBackends(cleanup, BACKENDS, BACKEND_PORT);
     // The test's own clock: it stands still unless the test moves it (past the backoff after a failed discovery).
     syncer = new Syncer({ config, discovery: fleet, haproxy, logger: silentLogger(), now: () => clock });
   });

@@ -1,16 +1,14 @@
 // Prometheus metrics of a running daemon (ECS discovery through the emulator, a real HAProxy):
 // what a scrape shows before and after a stream, after a fault, and HAProxy's own exporter.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
 import { startEcsEmulator, type EcsEmulator } from '../src/emulator/ecs-emulator.js';
 import { silentLogger } from '../src/log.js';
 import { Cleanup } from './helpers/processes.js';
-import { openHeldStream, startTcpBackend } from './helpers/tcp-backends.js';
+import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';
+import { openHeldStream } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
 
 const PROXY = '127.0.32.1';
@@ -38,31 +36,18 @@ describe('metrics', () => {
   const url = `http://${PROXY}:${PORTS.metrics}/metrics`;
 
   before(async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-metrics-'));
-    cleanup.defer('temp dir', () => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir(cleanup, 'metrics');
     emulator = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
     cleanup.defer('emulator', () => emulator.close());
-    for (const address of BACKENDS) {
-      const backend = await startTcpBackend(address, BACKEND_PORT, { hold: true });
-      cleanup.defer(`backend ${address}`, () => backend.close());
-      emulator.addTask({ cluster: 'media', address });
-    }
-    for (const [k, v] of Object.entries({ AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 't', AWS_SECRET_ACCESS_KEY: 't', AWS_ENDPOINT_URL_ECS: emulator.url })) {
-      const previous = process.env[k];
-      process.env[k] = v;
-      cleanup.defer(`env ${k}`, () => (previous === undefined ? delete process.env[k] : (process.env[k] = previous)));
-    }
+    await startBackends(cleanup, BACKENDS, BACKEND_PORT, { hold: true });
+    for (const address of BACKENDS) emulator.addTask({ cluster: 'media', address });
+    useEmulatorForAws(cleanup, emulator.url);
     const config = loadConfig({
       ECS_CLUSTER: 'media',
       SERVER_PORT: String(BACKEND_PORT),
-      BIND_ADDRESS: PROXY,
-      RTMP_PORT: String(PORTS.rtmp),
-      HEALTH_PORT: String(PORTS.health),
+      ...proxyEnv(dir, { address: PROXY, rtmp: PORTS.rtmp, health: PORTS.health }),
       METRICS_PORT: String(PORTS.metrics),
       HAPROXY_METRICS_PORT: String(PORTS.haproxyMetrics),
-      HAPROXY_CONFIG: path.join(dir, 'haproxy.cfg'),
-      HAPROXY_PIDFILE: path.join(dir, 'haproxy.pid'),
-      HAPROXY_SOCKET: path.join(dir, 'admin.sock'),
       SYNC_SCHEDULE: '0 0 1 1 *', // only the syncs the test runs
     });
     daemon = startDaemon(config, silentLogger());

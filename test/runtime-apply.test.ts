@@ -1,8 +1,7 @@
 // APPLY_MODE=runtime against a real HAProxy: membership changes through the admin socket without a
 // reload, drains that never cut a live connection, and reloads that keep busy Servers out of rotation.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
@@ -14,8 +13,8 @@ import { silentLogger } from '../src/log.js';
 import { serverNameForAddress, type Server } from '../src/server.js';
 import { Syncer, type SyncOutcome } from '../src/sync.js';
 import { Cleanup, countProcesses } from './helpers/processes.js';
+import { proxyEnv, startBackends, tempDir } from './helpers/fixtures.js';
 import { connectLoop, openHeldStream, type HeldStream } from './helpers/tcp-backends.js';
-import { startTcpBackend } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
 
 const PROXY = '127.0.21.1';
@@ -55,26 +54,17 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
   const haproxyProcesses = () => countProcesses('haproxy', { cmdlineIncludes: dir });
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-runtime-'));
-    cleanup.defer('temp dir', () => rm(dir, { recursive: true, force: true }));
+    dir = await tempDir(cleanup, 'runtime');
     config = loadConfig({
       DISCOVERY: 'static',
       STATIC_SERVERS: '127.0.0.1:1',
       APPLY_MODE: 'runtime',
-      BIND_ADDRESS: PROXY,
-      RTMP_PORT: String(RTMP_PORT),
-      HEALTH_PORT: String(HEALTH_PORT),
-      HAPROXY_CONFIG: path.join(dir, 'haproxy.cfg'),
-      HAPROXY_PIDFILE: path.join(dir, 'haproxy.pid'),
-      HAPROXY_SOCKET: path.join(dir, 'admin.sock'),
+      ...proxyEnv(dir, { address: PROXY, rtmp: RTMP_PORT, health: HEALTH_PORT }),
     });
     haproxy = createHaproxyProcess(config, silentLogger());
     cleanup.defer('haproxy', () => haproxy.stop());
     cleanup.defer('streams', () => Promise.all(streams.map((s) => s.close())));
-    for (const address of BACKENDS) {
-      const backend = await startTcpBackend(address, BACKEND_PORT, { hold: true });
-      cleanup.defer(`backend ${address}`, () => backend.close());
-    }
+    await startBackends(cleanup, BACKENDS, BACKEND_PORT, { hold: true });
     api = new RuntimeApi(config.haproxySocket);
     syncer = new Syncer({ config, discovery: fleet, haproxy, logger: process.env.TEST_LOG ? (await import('../src/log.js')).createLogger('debug') : silentLogger() });
   });

@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ECSClient, UpdateTaskProtectionCommand } from '@aws-sdk/client-ecs';
 import { loadConfig, type Config } from '../src/config.js';
-import { createHaproxyProcess } from '../src/daemon.js';
+import { createHaproxyProcess, startDaemon } from '../src/daemon.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
 import { startEcsEmulator, type EcsEmulator } from '../src/emulator/ecs-emulator.js';
 import { createLogger, silentLogger } from '../src/log.js';
@@ -29,6 +29,8 @@ import {
 } from '../src/task-protection.js';
 import { Cleanup } from './helpers/processes.js';
 import { startPublisher, type Publisher } from './helpers/publisher.js';
+import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';
+import { openHeldStream } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
 
 const MIN = 60_000;
@@ -476,37 +478,22 @@ describe('TASK_PROTECTION=true in the daemon: a stream protects its Server task 
   after(() => cleanup.run());
 
   test('startDaemon wires the protector to every sync; shutdown leaves live protection alone', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-protect-daemon-'));
-    cleanup.defer('temp dir', () => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir(cleanup, 'protect-daemon');
     const emulator = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
     cleanup.defer('emulator', () => emulator.close());
-    const { startTcpBackend, openHeldStream } = await import('./helpers/tcp-backends.js');
-    const { startDaemon } = await import('../src/daemon.js');
     const addresses = ['127.0.29.12', '127.0.29.13'];
-    for (const address of addresses) {
-      const backend = await startTcpBackend(address, 19382, { hold: true });
-      cleanup.defer(`backend ${address}`, () => backend.close());
-      emulator.addTask({ cluster: 'media', service: 'rtmp-server', address });
-    }
-    for (const [k, v] of Object.entries({ AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 't', AWS_SECRET_ACCESS_KEY: 't', AWS_ENDPOINT_URL_ECS: emulator.url })) {
-      const previous = process.env[k];
-      process.env[k] = v;
-      cleanup.defer(`env ${k}`, () => (previous === undefined ? delete process.env[k] : (process.env[k] = previous)));
-    }
+    await startBackends(cleanup, addresses, 19382, { hold: true });
+    for (const address of addresses) emulator.addTask({ cluster: 'media', service: 'rtmp-server', address });
+    useEmulatorForAws(cleanup, emulator.url);
     const config = loadConfig({
       ECS_CLUSTER: 'media',
       SERVER_PORT: '19382',
-      BIND_ADDRESS: '127.0.29.11',
-      RTMP_PORT: '19383',
-      HEALTH_PORT: '18083',
+      ...proxyEnv(dir, { address: '127.0.29.11', rtmp: 19383, health: 18083 }),
       METRICS_PORT: 'off',
       TASK_PROTECTION: 'true',
       PROTECTION_MINUTES: '30',
       SHUTDOWN_GRACE_SECONDS: '1',
       SYNC_SCHEDULE: '0 0 1 1 *',
-      HAPROXY_CONFIG: path.join(dir, 'haproxy.cfg'),
-      HAPROXY_PIDFILE: path.join(dir, 'haproxy.pid'),
-      HAPROXY_SOCKET: path.join(dir, 'admin.sock'),
     });
     const daemon = startDaemon(config, silentLogger());
     cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
