@@ -47,8 +47,9 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
     ? createTaskProtector({ cluster: config.ecsCluster!, minutes: config.protectionMinutes, logger })
     : undefined;
   const metrics = new Metrics({ backend: () => syncer.backendState(), configPath: config.haproxyConfig, logger });
-  const observed = (outcome: SyncOutcome) => {
-    void metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
+  /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
+  const observed = async (outcome: SyncOutcome) => {
+    await metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
     // Not awaited: under throttling a protection call may take seconds; it never throws.
     if (outcome.ok && protector) void protector.update(outcome.backend);
     return outcome;

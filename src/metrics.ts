@@ -75,6 +75,12 @@ export class Metrics {
       if (outcome.stage !== 'backoff') this.duration.observe(outcome.durationMs / 1000);
       return;
     }
+    // The file first: a scrape that sees this sync counted sees its config hash too.
+    const text = await readConfigFile(this.opts.configPath).catch(() => undefined);
+    if (text !== undefined) {
+      this.configInfo.reset();
+      this.configInfo.set({ sha256: createHash('sha256').update(text).digest('hex').slice(0, 16) }, 1);
+    }
     this.syncs.inc({ result: 'ok' });
     this.consecutiveFailures.set(0);
     this.discovered.set(outcome.servers);
@@ -82,11 +88,6 @@ export class Metrics {
     this.duration.observe(outcome.durationMs / 1000);
     if (outcome.action === 'started' || outcome.action === 'reloaded') this.haproxyActions.inc({ action: outcome.action });
     for (const [change, names] of Object.entries(outcome.changes ?? {})) if (names.length > 0) this.runtimeChanges.inc({ change }, names.length);
-    const text = await readConfigFile(this.opts.configPath).catch(() => undefined);
-    if (text !== undefined) {
-      this.configInfo.reset();
-      this.configInfo.set({ sha256: createHash('sha256').update(text).digest('hex').slice(0, 16) }, 1);
-    }
   }
 
   /** Serves GET /metrics on address:port; resolves once listening. */

@@ -57,10 +57,17 @@ export function planMembership(input: MembershipInput): MembershipPlan {
   const plan: MembershipPlan = { add: [], enable: [], disable: [], cut: [], delete: [], conflicts: [], draining: [], held: [], configServers: [] };
   const running = new Map(input.running.map((r) => [r.name, r]));
   const desiredNames = new Set(input.desired.map((s) => s.name));
+  // Built once, so the plan stays linear in the fleet: who streams at each address:port now.
+  const streamingAt = new Map<string, string[]>();
+  for (const r of input.running) {
+    if (r.sessions === 0) continue;
+    const key = `${r.address}:${r.port}`;
+    streamingAt.set(key, [...(streamingAt.get(key) ?? []), r.name]);
+  }
 
   for (const server of input.desired) {
     const r = running.get(server.name);
-    const hold = holdReason(server.name, r, input, `${server.address}:${server.port}`);
+    const hold = holdReason(server.name, r, input, streamingAt.get(`${server.address}:${server.port}`) ?? []);
     if (hold) plan.held.push({ name: server.name, reason: hold });
     plan.configServers.push({ ...server, draining: hold !== undefined });
     if (!r) {
@@ -92,10 +99,10 @@ export function planMembership(input: MembershipInput): MembershipPlan {
   return plan;
 }
 
-function holdReason(name: string, running: RuntimeServer | undefined, input: MembershipInput, target: string): HoldReason | undefined {
+function holdReason(name: string, running: RuntimeServer | undefined, input: MembershipInput, streamingThere: readonly string[]): HoldReason | undefined {
   if ((input.sessionsInOldWorkers.get(name) ?? 0) > 0) return 'busy-in-old-worker';
   // The same address under another name (a new task that got a stopped task's IP) still streaming there.
-  if (input.running.some((r) => r.name !== name && `${r.address}:${r.port}` === target && r.sessions > 0)) return 'address-busy';
+  if (streamingThere.some((other) => other !== name)) return 'address-busy';
   // A stream of our own on it already fills its maxconn 1; the status page is then about that stream.
   if (input.busyElsewhere.has(name) && (running?.sessions ?? 0) === 0) return 'busy-elsewhere';
   return undefined;

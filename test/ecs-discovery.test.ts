@@ -365,3 +365,46 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<v
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+describe('description cache: a steady fleet costs only the ListTasks pages', () => {
+  test('known Servers are not described again; new, pending and re-listed tasks are; a full refresh describes all', async (t) => {
+    const emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
+    t.after(() => emu.close());
+    for (let i = 0; i < 150; i++) emu.addTask({ address: `10.1.${i >> 8}.${i & 255}` });
+    const pending = emu.addTask({ address: null });
+    const disco = discovery(t, emu, { fullRefreshEvery: 4 });
+    const describedIn = async () => {
+      const before = emu.calls('DescribeTasks').length;
+      const listBefore = emu.calls('ListTasks').length;
+      const result = await disco.discover();
+      const calls = emu.calls('DescribeTasks').slice(before);
+      return { result, describes: calls.length, arns: calls.flatMap((c) => c.params.tasks as string[]), lists: emu.calls('ListTasks').length - listBefore };
+    };
+
+    const first = await describedIn();
+    assert.equal(first.result.servers.length, 150);
+    assert.equal(first.describes, 2, 'the first discovery describes all 151 tasks');
+    assert.equal(first.lists, 2);
+
+    const steady = await describedIn();
+    assert.equal(steady.result.servers.length, 150, 'the fleet is the same from the cache');
+    assert.deepEqual(steady.arns, [pending], 'only the task without an address yet is described again');
+    assert.equal(steady.lists, 2);
+
+    const joined = emu.addTask({ address: '10.1.9.9' });
+    emu.setTask(pending, { address: '10.1.9.8' });
+    const next = await describedIn();
+    assert.deepEqual(next.arns.sort(), [joined, pending].sort());
+    assert.equal(next.result.servers.length, 152);
+
+    const stopped = next.result.servers[0]!.taskArn!;
+    emu.removeTask(stopped);
+    const after = await describedIn();
+    assert.equal(after.describes, 0);
+    assert.equal(after.result.servers.length, 151);
+    assert.ok(!after.result.servers.some((s) => s.taskArn === stopped), 'a task no longer listed leaves at once');
+    const refresh = await describedIn();
+    assert.equal(refresh.arns.length, 151, 'every 4th discovery describes every listed task afresh');
+    assert.equal((await describedIn()).describes, 0, 'steady again: ListTasks only');
+  });
+});

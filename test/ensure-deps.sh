@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what the tests (or the demo) need and a fresh machine lacks: node modules from the
 # lockfile, and HAProxy, ffmpeg, nginx with the RTMP module through apt-get when running as root.
-# Usage: sh test/ensure-deps.sh [test|demo]
+# Usage: sh test/ensure-deps.sh [test|demo|bench]
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,14 +11,20 @@ if [ ! -f node_modules/.package-lock.json ] || [ -n "$(find package-lock.json -n
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+mode=${1:-test}
 missing=""
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$missing haproxy"
-command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
-[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$missing libnginx-mod-rtmp"
-# lint tools for the Docker/stack tests (test/docker.test.ts, test/stacks.test.ts); the demo needs neither
-[ "${1:-test}" = demo ] || command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
-[ "${1:-test}" = demo ] || command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
+# the media chain (test, demo): real Servers and publishers; the bench needs HAProxy only
+if [ "$mode" != bench ]; then
+  command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
+  [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$missing libnginx-mod-rtmp"
+fi
+# lint tools for the Docker/stack tests (test/docker.test.ts, test/stacks.test.ts)
+if [ "$mode" = test ]; then
+  command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
+  command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
+fi
 
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

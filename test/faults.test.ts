@@ -43,6 +43,9 @@ describe('fault suite: AWS, HAProxy and host faults against the real daemon path
     cleanup.defer('emulator', () => emulator.close());
     await startBackends(cleanup, BACKENDS, BACKEND_PORT, { hold: true });
     for (const address of BACKENDS) emulator.addTask({ cluster: 'media', address });
+    // A task with no address yet is described on every sync (known Servers are cached), so the
+    // DescribeTasks faults below have a call to hit.
+    emulator.addTask({ cluster: 'media', address: null });
     config = loadConfig({
       ECS_CLUSTER: 'media',
       SERVER_PORT: String(BACKEND_PORT),

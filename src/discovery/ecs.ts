@@ -3,11 +3,17 @@
  * EC2 DescribeNetworkInterfaces → the pure mapping in ecs-map.ts. Any failed call rejects the whole
  * discovery with a DiscoveryError: a partial fleet must never replace the last known-good one.
  * Retries (throttling, 5xx, connection resets) are the SDK's own.
+ *
+ * Descriptions are cached: a task that already became a Server is not described again while it stays
+ * listed, so a steady fleet costs only the ListTasks pages. Every `fullRefreshEvery` discoveries
+ * everything is described afresh, to catch a task that turned UNHEALTHY but is still RUNNING (ECS
+ * normally stops such a service task, which then leaves the list at once; HAProxy's own health
+ * check takes a dead Server out within seconds either way).
  */
-import { EC2Client, DescribeNetworkInterfacesCommand } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, type Task } from '@aws-sdk/client-ecs';
 import type { Logger } from '../log.js';
-import { eniIdsOf, mapTasks, type AddressMode } from './ecs-map.js';
+import { eniIdOf, eniIdsOf, mapTask, mapTasks, type AddressMode } from './ecs-map.js';
 import { DiscoveryError, type Discovery, type DiscoveryResult } from './types.js';
 
 export interface EcsDiscoveryOptions {
@@ -22,6 +28,8 @@ export interface EcsDiscoveryOptions {
   logger: Logger;
   /** Upper bound for one API call including the SDK's retries (default 30 s), so a hung call cannot stall the sync loop. */
   callTimeoutMs?: number;
+  /** Describe every task afresh once in this many discoveries (default 30: 5 minutes at the default schedule). */
+  fullRefreshEvery?: number;
 }
 
 const LIST_PAGE_SIZE = 100;
@@ -110,6 +118,8 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
 
   /** ENI id → public IP. A filter (not NetworkInterfaceIds) so an ENI deleted meanwhile is just absent, not an error. */
   async function publicIps(eniIds: readonly string[]): Promise<Map<string, string>> {
+    // Loaded on first use: the EC2 client costs ~65 MB of memory that private mode never needs.
+    const { EC2Client, DescribeNetworkInterfacesCommand } = await import('@aws-sdk/client-ec2');
     ec2 ??= new EC2Client({ retryMode: 'adaptive' });
     const client = ec2;
     const byEni = new Map<string, string>();
@@ -137,17 +147,41 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
   }
 
   let warnedSkips = new Map<string, string>();
+  /** Tasks that became Servers, as last described, with their public IP in public mode. */
+  const known = new Map<string, { task: Task; publicIp?: string }>();
+  const fullRefreshEvery = Math.max(1, opts.fullRefreshEvery ?? 30);
+  let discoveries = 0;
 
   return {
     async discover(): Promise<DiscoveryResult> {
       const arns = await listTaskArns();
-      const tasks = arns.length === 0 ? [] : await describeTasks(arns);
-      const publicIpByEni = opts.addressMode === 'public' ? await publicIps(eniIdsOf(tasks)) : undefined;
-      const result = mapTasks(tasks, {
-        serverPort: opts.serverPort,
-        addressMode: opts.addressMode,
-        ...(publicIpByEni !== undefined && { publicIpByEni }),
-      });
+      const fullRefresh = discoveries++ % fullRefreshEvery === 0;
+      const fresh = await describeTasks(fullRefresh ? arns : arns.filter((arn) => !known.has(arn)));
+      const freshIps = opts.addressMode === 'public' ? await publicIps(eniIdsOf(fresh)) : undefined;
+
+      // The fleet: fresh descriptions, and the cached ones of tasks still listed.
+      const listed = new Set(arns);
+      for (const arn of known.keys()) if (!listed.has(arn)) known.delete(arn);
+      const freshArns = new Set(fresh.map((t) => t.taskArn));
+      const tasks = [...fresh, ...[...known.entries()].filter(([arn]) => !freshArns.has(arn)).map(([, k]) => k.task)];
+      const publicIpByEni = new Map(freshIps);
+      for (const { task, publicIp } of known.values()) {
+        const eni = eniIdOf(task);
+        if (eni !== undefined && publicIp !== undefined && !publicIpByEni.has(eni)) publicIpByEni.set(eni, publicIp);
+      }
+      const mapOpts = { serverPort: opts.serverPort, addressMode: opts.addressMode, ...(opts.addressMode === 'public' && { publicIpByEni }) };
+      // Only a task that became a Server is cached; one still pending or skipped is described again.
+      for (const task of fresh) {
+        if (task.taskArn === undefined) continue;
+        if (mapTask(task, mapOpts).kind === 'server') {
+          const eni = eniIdOf(task);
+          const publicIp = eni === undefined ? undefined : publicIpByEni.get(eni);
+          known.set(task.taskArn, { task, ...(publicIp !== undefined && { publicIp }) });
+        } else {
+          known.delete(task.taskArn);
+        }
+      }
+      const result = mapTasks(tasks, mapOpts);
       // A task skipped for the same reason every tick is warned about once, not every 10 seconds.
       const skipped = new Map(result.skipped.map((s) => [s.taskArn, s.reason]));
       for (const [taskArn, reason] of skipped) {
@@ -155,7 +189,7 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
         else opts.logger.warn({ taskArn, reason }, 'ECS task skipped');
       }
       warnedSkips = skipped;
-      opts.logger.debug({ cluster: opts.cluster, service: opts.service, tasks: tasks.length, servers: result.servers.length }, 'ECS discovery done');
+      opts.logger.debug({ cluster: opts.cluster, service: opts.service, tasks: tasks.length, described: fresh.length, fullRefresh, servers: result.servers.length }, 'ECS discovery done');
       return result;
     },
   };

@@ -97,21 +97,36 @@ export function parseCsv(answer: string): Array<Record<string, string>> {
   });
 }
 
+/** `show stat` rows of one backend's servers; only the columns used are picked (thousands of rows at scale). */
 export function parseServerStats(answer: string, backend: string): RuntimeServer[] {
-  return parseCsv(answer)
-    .filter((r) => r.pxname === backend && r.svname !== 'BACKEND' && r.svname !== 'FRONTEND')
-    .map((r) => {
-      const addr = r.addr ?? '';
-      const colon = addr.lastIndexOf(':');
-      const host = addr.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-      const status = r.status ?? '';
-      return {
-        name: r.svname!,
-        address: host,
-        port: Number(addr.slice(colon + 1)),
-        sessions: Number(r.scur) || 0,
-        maintenance: status.includes('MAINT'),
-        status,
-      };
+  const lines = answer.split('\n');
+  const header = lines[0];
+  if (header === undefined || !header.startsWith('# ')) {
+    throw new Error(`unexpected answer to "show stat": ${answer.slice(0, 200).trim() || '(empty)'}`);
+  }
+  const columns = header.slice(2).split(',');
+  const at = (name: string) => {
+    const i = columns.indexOf(name);
+    if (i < 0) throw new Error(`"show stat" has no ${name} column`);
+    return i;
+  };
+  const [px, sv, scur, status, addr] = [at('pxname'), at('svname'), at('scur'), at('status'), at('addr')];
+  const servers: RuntimeServer[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const cells = lines[i]!.split(',');
+    const name = cells[sv];
+    if (cells[px] !== backend || name === undefined || name === 'BACKEND' || name === 'FRONTEND') continue;
+    const address = cells[addr] ?? '';
+    const colon = address.lastIndexOf(':');
+    const state = cells[status] ?? '';
+    servers.push({
+      name,
+      address: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
+      port: Number(address.slice(colon + 1)),
+      sessions: Number(cells[scur]) || 0,
+      maintenance: state.includes('MAINT'),
+      status: state,
     });
+  }
+  return servers;
 }
