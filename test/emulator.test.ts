@@ -18,6 +18,7 @@ import {
   type ListTasksCommandInput,
 } from '@aws-sdk/client-ecs';
 import { startEcsEmulator, type EcsEmulator, type FaultKind } from '../src/emulator/ecs-emulator.js';
+import { waitFor } from './helpers/wait.js';
 import { DEFAULT_EMULATOR_PORT, parseEmulatorEnv } from '../src/emulator/main.js';
 
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -336,7 +337,7 @@ describe('fault injection', () => {
     const { emu, ecs } = await setup(t);
     emu.injectFault({ kind: 'slow', delayMs: 10_000 });
     const pending = ecs.send(new ListTasksCommand({})).catch((err: unknown) => err);
-    while (emu.calls().length === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => emu.calls().length > 0, { timeoutMs: 5000, intervalMs: 5, what: 'the emulator to receive the call' });
     const started = Date.now();
     await emu.close();
     assert.ok(Date.now() - started < 2000);

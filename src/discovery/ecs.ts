@@ -37,6 +37,12 @@ const DESCRIBE_BATCH = 100;
 /** EC2 filters take many values; 200 per call keeps requests small. */
 const ENI_BATCH = 200;
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** Bounds the paging loops: 1,000 pages of 100 is far past any real fleet; a token that never ends is an error. */
+const MAX_PAGES = 1000;
+
+function tooManyPages(what: string): DiscoveryError {
+  return new DiscoveryError(`${what} kept answering with a nextToken past ${MAX_PAGES} pages`, 'TooManyPages');
+}
 
 /** Node socket errors: the request never got an AWS answer. */
 const NETWORK_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -77,7 +83,9 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
   async function listTaskArns(): Promise<string[]> {
     const arns = new Set<string>();
     let nextToken: string | undefined;
+    let pages = 0;
     do {
+      if (++pages > MAX_PAGES) throw tooManyPages('ecs:ListTasks');
       const page = await call('ecs:ListTasks', (abortSignal) =>
         ecs.send(
           new ListTasksCommand({
@@ -126,7 +134,9 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
     for (let i = 0; i < eniIds.length; i += ENI_BATCH) {
       const batch = eniIds.slice(i, i + ENI_BATCH);
       let nextToken: string | undefined;
+      let pages = 0;
       do {
+        if (++pages > MAX_PAGES) throw tooManyPages('ec2:DescribeNetworkInterfaces');
         const answer = await call('ec2:DescribeNetworkInterfaces', (abortSignal) =>
           client.send(
             new DescribeNetworkInterfacesCommand({
