@@ -56,7 +56,7 @@ describe('Dockerfile', () => {
       assert.match(image, /^[a-z0-9./-]+:\d+(\.\d+)+(-[a-z0-9.-]+)?$/, `${image} is pinned to a version tag`);
       assert.doesNotMatch(image, /:latest|:lts|:current/);
     }
-    assert.match(froms[froms.length - 1]!, /^haproxy:3\.2-/, 'HAProxy 3.2, the LTS branch');
+    assert.match(froms[froms.length - 1]!, /^haproxy:2\.6-/, 'HAProxy 2.6, the LTS branch the suite tests');
     assert.ok(froms.some((f) => /^node:26\.\d+\.\d+-/.test(f)), 'Node 26, the active LTS');
     assert.ok(final.some((i) => i.op === 'COPY' && i.args.includes('--from=node') && i.args.includes('/usr/local/bin/node')));
   });

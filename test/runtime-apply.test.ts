@@ -194,4 +194,17 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
     assert.equal(await stale.runningPid(), undefined);
     assert.ok(await haproxy.runningPid(), 'the real one is recognised');
   });
+
+  test('SERVER_SEND_PROXY: every server line and every added server sends the PROXY header, health checks too', async () => {
+    const withProxy = new Syncer({ config: { ...config, serverSendProxy: true }, discovery: fleet, haproxy, logger: silentLogger() });
+    fleet.set(BACKENDS.slice(0, 2));
+    assert.equal(ok(await withProxy.sync()).action, 'reloaded', 'the server options changed: a reload');
+    fleet.set(BACKENDS.slice(0, 3));
+    const added = ok(await withProxy.sync());
+    assert.equal(added.action, 'runtime', 'HAProxy took `add server … send-proxy check-send-proxy`');
+    const file = await readFile(config.haproxyConfig, 'utf8');
+    for (const a of BACKENDS.slice(0, 3)) assert.match(file, new RegExp(`server ${name(a)} ${a}:${BACKEND_PORT} check maxconn 1 weight 10 send-proxy check-send-proxy\\n`));
+    assert.equal(ok(await withProxy.sync()).action, 'none', 'the file written after the runtime change matches what runs');
+    assert.equal(ok(await syncer.sync()).action, 'reloaded', 'and back without it');
+  });
 });

@@ -131,7 +131,7 @@ export async function runMemory(ctx: BenchContext) {
     ]),
     notes: [
       'CPU = process.cpuUsage() delta (user + system) around one sync(); RSS = process.memoryUsage().rss after each sync; "idle" = before the first sync.',
-      'Each steady sync: ListTasks + DescribeTasks for all 5,000 tasks (section 4), mapping, then (runtime) `show stat` + render + compare, or (reload) render + compare. Neither touches HAProxy when nothing changed.',
+      'Each steady sync: the ListTasks pages (descriptions cached, section 4), mapping, then (runtime) `show stat` + render + compare, or (reload) render + compare. Neither touches HAProxy when nothing changed.',
       'Our reload mode skips unchanged configs; the seed reloaded on every tick, so its per-tick cost is this plus a reload (section 2, reload row at 5,000).',
       ...capNote(results),
     ],
@@ -150,7 +150,7 @@ export async function runMemory(ctx: BenchContext) {
     title: 'RSS of a fresh Node process right after importing (MB): where the idle RSS comes from',
     headers: ['imported', 'RSS MB'],
     rows: loadCost.map((l) => [l.what, String(l.rssMB)]),
-    notes: ['`@aws-sdk/client-ec2` is needed only with SERVER_ADDRESS=public, yet src/discovery/ecs.ts imports it statically.'],
+    notes: ['`@aws-sdk/client-ec2` is loaded only with SERVER_ADDRESS=public (src/discovery/ecs.ts imports it on first use).'],
   });
   return { results, loadCost };
 }
