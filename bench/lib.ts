@@ -3,7 +3,6 @@
 // (RTMP side, backends) and 18400–18499 (health), so the benchmarks never meet the tests' addresses.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -143,61 +142,8 @@ export function mustOk(outcome: SyncOutcome, what: string): OkOutcome {
   return outcome;
 }
 
-/**
- * A stand-in Server that counts its connections that are open now (`open`), not just accepted:
- * two open at once on one Server is a double-booking. Greets with its address like the tests' backends;
- * with `hold`, keeps the connection open and echoes.
- */
-export interface CountingBackend {
-  address: string;
-  port: number;
-  readonly accepted: number;
-  readonly open: number;
-  /** The most connections it ever had open at once. */
-  readonly peakOpen: number;
-  close(): Promise<void>;
-}
-
-export async function startCountingBackend(address: string, port: number, opts: { hold?: boolean } = {}): Promise<CountingBackend> {
-  let accepted = 0;
-  let peakOpen = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    accepted++;
-    sockets.add(socket);
-    peakOpen = Math.max(peakOpen, sockets.size);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    if (opts.hold) {
-      socket.write(`${address}\n`);
-      socket.pipe(socket);
-    } else {
-      socket.end(`${address}\n`);
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, address, () => resolve());
-  });
-  return {
-    address,
-    port,
-    get accepted() {
-      return accepted;
-    },
-    get open() {
-      return sockets.size;
-    },
-    get peakOpen() {
-      return peakOpen;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
+/** The tests' stand-in Server: it counts the connections open on it now (two at once is a double-booking). */
+export { startTcpBackend as startCountingBackend, type TcpBackend as CountingBackend } from '../test/helpers/tcp-backends.js';
 
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -5,38 +5,16 @@ import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { PACKAGE_ROOT } from '../src/config.js';
 import { startEcsEmulator, type EcsEmulator } from '../src/emulator/ecs-emulator.js';
+import { CLI, runCli } from './helpers/cli.js';
 import { Cleanup, countProcesses } from './helpers/processes.js';
 import { startTcpBackend } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
 
-const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 const PROXY = '127.0.25.1';
 const BACKENDS = ['127.0.25.2', '127.0.25.3'];
 const BACKEND_PORT = 19365;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('rtmp-proxy CLI', () => {
   const cleanup = new Cleanup();

@@ -175,6 +175,8 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
   });
 
   test('the admin socket gone: membership still changes, through the master CLI, without a reload', async () => {
+    // Settle first: a Server the connect loop still used at the last change may be draining.
+    await waitFor(async () => ok(await syncer.sync()).action === 'none', { timeoutMs: 10_000, what: 'the backend to settle' });
     const reloads = (await haproxy.masterStatus()).reloads;
     await rm(config.haproxySocket);
     fleet.set(BACKENDS.slice(0, 2));

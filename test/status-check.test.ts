@@ -1,7 +1,7 @@
 // `rtmp-proxy status` and `rtmp-proxy check` as a user runs them (real processes, a real HAProxy on
 // loopback 127.0.31.x), and the choice between JSON and pretty logs.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,38 +11,17 @@ import { ConfigError, PACKAGE_ROOT } from '../src/config.js';
 import { HaproxyProcess } from '../src/haproxy/process.js';
 import { chooseLogFormat, createLogger, silentLogger } from '../src/log.js';
 import { buildStatus, formatStatus, parseHaproxyAge, parseShowSess } from '../src/status.js';
+import { CLI, runCli } from './helpers/cli.js';
 import { Cleanup } from './helpers/processes.js';
 import { openHeldStream, startTcpBackend, type HeldStream } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
 
-const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 const PROXY = '127.0.31.1';
 const BACKENDS = ['127.0.31.2', '127.0.31.3', '127.0.31.4'];
 const BACKEND_PORT = 19390;
 const RTMP_PORT = 19391;
 const HEALTH_PORT = 18090;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const serverName = (address: string) => `static-${address}-${BACKEND_PORT}`;
 const rowOf = (table: string, name: string) => table.split('\n').find((l) => l.startsWith(`${name} `));

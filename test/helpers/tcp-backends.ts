@@ -7,6 +7,10 @@ export interface TcpBackend {
   port: number;
   /** Connections accepted so far. */
   readonly accepted: number;
+  /** Connections open now: two at once on one Server is a double-booking. */
+  readonly open: number;
+  /** The most connections it ever had open at once. */
+  readonly peakOpen: number;
   close(): Promise<void>;
 }
 
@@ -16,10 +20,12 @@ export interface TcpBackend {
  */
 export async function startTcpBackend(address: string, port: number, opts: { hold?: boolean } = {}): Promise<TcpBackend> {
   let accepted = 0;
+  let peakOpen = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     accepted++;
     sockets.add(socket);
+    peakOpen = Math.max(peakOpen, sockets.size);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
     if (opts.hold) {
@@ -38,6 +44,12 @@ export async function startTcpBackend(address: string, port: number, opts: { hol
     port,
     get accepted() {
       return accepted;
+    },
+    get open() {
+      return sockets.size;
+    },
+    get peakOpen() {
+      return peakOpen;
     },
     close: () =>
       new Promise<void>((resolve) => {
