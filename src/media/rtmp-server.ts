@@ -282,7 +282,8 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   }
 }
 
-function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
+/** True if a TCP connection to host:port is accepted within timeoutMs. */
+export function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     const done = (ok: boolean) => {

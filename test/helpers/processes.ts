@@ -86,7 +86,8 @@ export async function countProcesses(name: string, opts: { cmdlineIncludes?: str
   return (await listProcesses(name, opts)).length;
 }
 
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+/** True when `p` settles within `ms`; never waits longer. */
+export async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([

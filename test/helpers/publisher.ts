@@ -2,6 +2,7 @@
 // time (-re), kept cheap for a shared 2-core machine: 160x120 at 10 fps, Sorenson H.263 (flv1), no audio.
 import { spawn } from 'node:child_process';
 import type { RtmpServer } from '../../src/media/rtmp-server.js';
+import { within } from './processes.js';
 import { waitFor } from './wait.js';
 
 export interface PublisherOptions {
@@ -70,9 +71,9 @@ export function startPublisher(url: string, opts: PublisherOptions = {}): Publis
   const stop = async () => {
     if (done) return;
     child.kill('SIGTERM');
-    if (await settlesWithin(exited, 3000)) return;
+    if (await within(exited, 3000)) return;
     child.kill('SIGKILL');
-    await settlesWithin(exited, 2000);
+    await within(exited, 2000);
   };
 
   return { url, pid: child.pid, stop, running: () => !done, exited, stderrTail: () => tail };
@@ -87,18 +88,4 @@ export async function waitUntilPublishing(server: RtmpServer, key: string, timeo
     },
     { timeoutMs, intervalMs: 100, what: `stream "${key}" publishing on ${server.address}:${server.port}` },
   );
-}
-
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

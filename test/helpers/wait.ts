@@ -1,5 +1,5 @@
 // Bounded polling for tests: every wait has a deadline and says what it was waiting for.
-import net from 'node:net';
+import { canConnect } from '../../src/media/rtmp-server.js';
 import { inspect } from 'node:util';
 
 export interface WaitOptions {
@@ -45,14 +45,5 @@ export async function waitFor<T>(probe: () => T | Promise<T>, opts: WaitOptions)
 
 /** True if a TCP connection to host:port is accepted within timeoutMs (default 1 s). */
 export function tcpConnectable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
+  return canConnect(host, port, timeoutMs);
 }
