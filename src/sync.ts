@@ -144,10 +144,6 @@ export class Syncer {
     return this.applied;
   }
 
-  get consecutiveFailures(): number {
-    return this.failures.count;
-  }
-
   /** Runs a sync, or joins the one already running. */
   sync(): Promise<SyncOutcome> {
     this.inFlight ??= this.runSync().finally(() => (this.inFlight = undefined));
