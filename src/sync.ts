@@ -130,6 +130,8 @@ export class Syncer {
   private failures = { count: 0, kind: '', retryAt: 0 };
   /** A sudden drop seen once, waiting for the next successful sync to confirm it. */
   private pendingDrop = false;
+  /** Whether `applied` was seeded from an HAProxy a previous daemon left running. */
+  private seeded = false;
   /** What the health page was last told; `down` is held once shutdown began. */
   private health: HealthState | undefined;
   private healthHeldDown = false;
@@ -203,6 +205,16 @@ export class Syncer {
     } catch (e) {
       await this.keepHaproxyRunning();
       return this.failed('discovery', e, elapsed());
+    }
+
+    // A daemon that restarts while HAProxy runs starts from what HAProxy runs, not from nothing: the
+    // first sync's diff and the drop guard below are then about real changes.
+    if (!this.seeded) {
+      this.seeded = true;
+      if (this.applied.length === 0 && (await this.deps.haproxy.runningPid()) !== undefined) {
+        const running = await this.backendState().catch(() => []);
+        this.applied = running.map(({ name, address, port, taskArn }) => ({ name, address, port, ...(taskArn && { taskArn }) }));
+      }
     }
 
     // A sudden drop is more often a bad answer than a real scale-in: apply it only once a second

@@ -189,6 +189,19 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
     assert.equal((await haproxy.masterStatus()).reloads, reloads, 'no reload');
   });
 
+  test('a restarted daemon starts from what HAProxy runs: its first sync reports real changes only', async () => {
+    await waitFor(async () => ok(await syncer.sync()).action === 'none', { timeoutMs: 10_000, what: 'the backend to settle' });
+    const restarted = new Syncer({ config, discovery: fleet, haproxy, logger: silentLogger() });
+    const same = ok(await restarted.sync());
+    assert.deepEqual([same.action, same.added, same.removed], ['none', [], []]);
+    const another = new Syncer({ config, discovery: fleet, haproxy, logger: silentLogger() });
+    const before = fleet.servers.map((s) => s.address);
+    fleet.set([...before, BACKENDS.find((a) => !before.includes(a))!]);
+    const grown = ok(await another.sync());
+    assert.equal(grown.added.length, 1, 'only the new Server counts as added');
+    assert.deepEqual(grown.changes?.added, grown.added);
+  });
+
   test('a stale pidfile naming another program is not taken for HAProxy', async () => {
     const pidfile = path.join(dir, 'stale.pid');
     await writeFile(pidfile, `${process.pid}\n`); // this test runner: alive, not HAProxy
