@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Task } from '@aws-sdk/client-ecs';
-import { eniIdOf, eniIdsOf, finalizeServers, mapTask, mapTasks, type MapTaskOptions } from '../src/discovery/ecs-map.js';
+import { eniIdOf, eniIdsOf, essentialsOf, finalizeServers, mapTask, mapTasks, type MapTaskOptions } from '../src/discovery/ecs-map.js';
 
 const PRIVATE: MapTaskOptions = { serverPort: 1935, addressMode: 'private' };
 const ARN = 'arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
@@ -236,5 +236,27 @@ describe('mapTasks / finalizeServers', () => {
     );
     assert.deepEqual(result.servers.map((s) => s.name), ['task-good']);
     assert.deepEqual(result.skipped.map((s) => s.taskArn), [arn('bad'), '(no taskArn)']);
+  });
+});
+
+describe('essentialsOf (what the description cache keeps)', () => {
+  test('mapTask answers the same for a task and its essentials, for every kind of task', () => {
+    const publicOpts: MapTaskOptions = { serverPort: 1935, addressMode: 'public', publicIpByEni: new Map([['eni-0a1', '203.0.113.9']]) };
+    const cases: Task[] = [
+      task(),
+      task({ healthStatus: 'UNHEALTHY' }),
+      task({ lastStatus: 'PENDING' }),
+      task({}, { privateIPv4Address: 'media.internal' }),
+      task({ attachments: [] }),
+      task({ taskArn: 'not-an-arn' }),
+      task({}, { privateIPv4Address: '', ipv6Address: '2001:db8::7' }),
+      { ...task(), containers: [{ name: 'nginx', lastStatus: 'RUNNING' }], overrides: { containerOverrides: [] }, cpu: '1024' },
+    ];
+    for (const t of cases) {
+      for (const opts of [PRIVATE, publicOpts]) assert.deepEqual(mapTask(essentialsOf(t), opts), mapTask(t, opts), JSON.stringify(t));
+    }
+    const slim = essentialsOf(cases[7]!);
+    assert.equal('containers' in slim, false, 'the rest of the description is not kept');
+    assert.deepEqual(slim.attachments?.[0]?.details?.map((d) => d.name), ['networkInterfaceId', 'privateIPv4Address']);
   });
 });

@@ -44,6 +44,26 @@ export function eniIdOf(task: Task): string | undefined {
   return attachment && detail(attachment, 'networkInterfaceId');
 }
 
+const ADDRESS_DETAILS = new Set(['networkInterfaceId', 'privateIPv4Address', 'ipv6Address', 'privateIPv6Address']);
+
+/**
+ * Only what mapTask reads, so a cache of thousands of tasks does not keep the SDK's full descriptions
+ * (containers, overrides, timestamps…) alive. mapTask gives the same answer for both.
+ */
+export function essentialsOf(task: Task): Task {
+  const attachment = eniAttachmentOf(task);
+  return {
+    taskArn: task.taskArn,
+    lastStatus: task.lastStatus,
+    desiredStatus: task.desiredStatus,
+    healthStatus: task.healthStatus,
+    availabilityZone: task.availabilityZone,
+    attachments: attachment
+      ? [{ type: attachment.type, status: attachment.status, details: (attachment.details ?? []).filter((d) => ADDRESS_DETAILS.has(d.name ?? '')) }]
+      : [],
+  };
+}
+
 /** Distinct ENI ids of the tasks, in first-seen order. */
 export function eniIdsOf(tasks: readonly Task[]): string[] {
   const ids = new Set<string>();

@@ -13,7 +13,7 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, type Task } from '@aws-sdk/client-ecs';
 import type { Logger } from '../log.js';
-import { eniIdOf, eniIdsOf, mapTask, mapTasks, type AddressMode } from './ecs-map.js';
+import { eniIdOf, eniIdsOf, essentialsOf, mapTask, mapTasks, type AddressMode } from './ecs-map.js';
 import { DiscoveryError, type Discovery, type DiscoveryResult } from './types.js';
 
 export interface EcsDiscoveryOptions {
@@ -186,7 +186,7 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
         if (mapTask(task, mapOpts).kind === 'server') {
           const eni = eniIdOf(task);
           const publicIp = eni === undefined ? undefined : publicIpByEni.get(eni);
-          known.set(task.taskArn, { task, ...(publicIp !== undefined && { publicIp }) });
+          known.set(task.taskArn, { task: essentialsOf(task), ...(publicIp !== undefined && { publicIp }) });
         } else {
           known.delete(task.taskArn);
         }
