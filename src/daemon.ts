@@ -2,7 +2,7 @@ import cron from 'node-cron';
 import type { Config } from './config.js';
 import { createDiscovery } from './discovery/index.js';
 import type { Discovery } from './discovery/types.js';
-import { ensureHealthMap, setHealthState } from './haproxy/health-state.js';
+import { ensureHealthMap } from './haproxy/health-state.js';
 import { HaproxyProcess } from './haproxy/process.js';
 import { RuntimeApi } from './haproxy/runtime-api.js';
 import { RTMP_FRONTEND } from './render.js';
@@ -38,11 +38,6 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
   const haproxy = createHaproxyProcess(config, logger);
   const runtime = new RuntimeApi(config.haproxySocket);
   const syncer = new Syncer({ config, discovery, haproxy, logger });
-  // Until this daemon's first successful sync the health page answers 503 (the Syncer turns it to 200).
-  const firstSync = ensureHealthMap(config.haproxyHealthMap, 'down').then(async () => {
-    if ((await haproxy.runningPid()) !== undefined) await setHealthState(runtime, config.haproxyHealthMap, 'down').catch(() => undefined);
-    return observed(await syncer.sync());
-  });
   const protector = config.taskProtection
     ? createTaskProtector({ cluster: config.ecsCluster!, minutes: config.protectionMinutes, logger })
     : undefined;
@@ -54,6 +49,12 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
     if (outcome.ok && protector) void protector.update(outcome.backend);
     return outcome;
   };
+  const syncAndObserve = async () => observed(await syncer.sync());
+  // Until this daemon's first successful sync the health page answers 503 (the Syncer turns it to 200).
+  const firstSync = ensureHealthMap(config.haproxyHealthMap, 'down').then(async () => {
+    if ((await haproxy.runningPid()) !== undefined) await syncer.setHealth('down').catch(() => undefined);
+    return syncAndObserve();
+  });
   const metricsServer =
     config.metricsPort === undefined
       ? Promise.resolve(undefined)
@@ -67,7 +68,7 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
             return undefined;
           },
         );
-  const task = cron.schedule(config.syncSchedule, async () => observed(await syncer.sync()), { noOverlap: true, name: 'sync' });
+  const task = cron.schedule(config.syncSchedule, syncAndObserve, { noOverlap: true, name: 'sync' });
   task.on('execution:overlap', () => logger.warn('previous sync still running; skipping this tick'));
   logger.info({ schedule: config.syncSchedule, discovery: config.discovery, applyMode: config.applyMode }, 'rtmp-proxy started');
 
@@ -96,7 +97,7 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
       await (await metricsServer)?.close();
       logger.info('rtmp-proxy stopped');
     })());
-  return { syncer, haproxy, metrics, firstSync, stop, syncNow: async () => observed(await syncer.sync()) };
+  return { syncer, haproxy, metrics, firstSync, stop, syncNow: syncAndObserve };
 }
 
 /** Streams still flowing (current worker plus old ones) once they all ended or the deadline passed. */

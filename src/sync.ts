@@ -158,10 +158,11 @@ export class Syncer {
    */
   async holdHealthDown(): Promise<void> {
     this.healthHeldDown = true;
-    await this.tellHealth('down');
+    await this.setHealth('down');
   }
 
-  private async tellHealth(state: HealthState): Promise<void> {
+  /** Tells the running HAProxy's health page what to answer (through the master CLI if the admin socket is gone). */
+  async setHealth(state: HealthState): Promise<void> {
     const { api } = await this.currentWorker();
     await setHealthState(api, this.deps.config.haproxyHealthMap, state);
     this.health = state;
@@ -250,7 +251,7 @@ export class Syncer {
     // The first successful sync (of this daemon) turns the health page to 200.
     const health: HealthState = this.healthHeldDown ? 'down' : 'up';
     if (this.health !== health) {
-      await this.tellHealth(health).catch((e) => logger.warn({ err: (e as Error).message, health }, 'could not set the health page'));
+      await this.setHealth(health).catch((e) => logger.warn({ err: (e as Error).message, health }, 'could not set the health page'));
       if (this.health === health) logger.info({ health }, `health page: ${health === 'up' ? '200' : '503'}`);
     }
     const backend = await this.backendState().catch((e) => {
