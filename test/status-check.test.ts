@@ -27,6 +27,18 @@ const serverName = (address: string) => `static-${address}-${BACKEND_PORT}`;
 const rowOf = (table: string, name: string) => table.split('\n').find((l) => l.startsWith(`${name} `));
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** The HAProxy the CLI under test started, as the daemon sees it (its pidfile and master CLI). */
+function haproxyOf(env: Record<string, string>, timeoutMs?: number): HaproxyProcess {
+  return new HaproxyProcess({
+    bin: 'haproxy',
+    configPath: env.HAPROXY_CONFIG!,
+    pidfile: env.HAPROXY_PIDFILE!,
+    masterSocket: `${env.HAPROXY_SOCKET}.master`,
+    logger: silentLogger(),
+    ...(timeoutMs !== undefined && { timeoutMs }),
+  });
+}
+
 describe('rtmp-proxy status', () => {
   const cleanup = new Cleanup();
   let dir: string;
@@ -53,15 +65,7 @@ describe('rtmp-proxy status', () => {
     };
     // Registered before HAProxy starts, so it runs (after the stream closes) whatever fails.
     cleanup.defer('haproxy', async () => {
-      const haproxy = new HaproxyProcess({
-        bin: 'haproxy',
-        configPath: env.HAPROXY_CONFIG!,
-        pidfile: env.HAPROXY_PIDFILE!,
-        masterSocket: `${env.HAPROXY_SOCKET}.master`,
-        logger: silentLogger(),
-        timeoutMs: 5000,
-      });
-      await haproxy.stop();
+      await haproxyOf(env, 5000).stop();
     });
     cleanup.defer('held stream', () => stream?.close());
   });
@@ -148,13 +152,7 @@ describe('rtmp-proxy status', () => {
 
   test('after a reload, the stream an old worker still carries is counted and flagged', async () => {
     assert.ok(stream, 'the previous test opened a stream');
-    const haproxy = new HaproxyProcess({
-      bin: 'haproxy',
-      configPath: env.HAPROXY_CONFIG!,
-      pidfile: env.HAPROXY_PIDFILE!,
-      masterSocket: `${env.HAPROXY_SOCKET}.master`,
-      logger: silentLogger(),
-    });
+    const haproxy = haproxyOf(env);
     const before = await haproxy.masterStatus();
     await haproxy.reload(); // the same config: a new worker that counts 0 streams; the old one keeps ours
     assert.ok(await stream.alive(), 'the stream survives the reload');
