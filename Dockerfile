@@ -3,12 +3,13 @@
 # rtmp-proxy: HAProxy routes RTMP (tcp :1935) to the Server tasks and serves the health page (:8000);
 # the Node.js daemon keeps HAProxy's server list equal to the fleet.
 #
-# Runtime base: the official HAProxy image, 2.6 branch (LTS, maintained into 2027), Debian bookworm:
-# the HAProxy the test suite runs (Debian 12's 2.6). The daemon drives the master CLI (`show proc`,
-# `reload`, `@!<pid>`) and the Runtime API (`add/del server`), whose answers it parses: moving to a
-# newer branch (3.2 is the next LTS) means running the suite against that branch first.
+# Runtime base: the official HAProxy image, 3.0 branch (LTS, maintained into 2029), Debian trixie: the
+# branch the test suite runs (test/build-haproxy.sh builds Debian 13's 3.0 release). Not 2.6: Debian 12's
+# 2.6.12 hands a Server that comes up more than one queued stream (README "HAProxy versions"). The daemon
+# drives the master CLI (`show proc`, `reload`, `@!<pid>`) and the Runtime API (`add/del server`), whose
+# answers it parses: moving to another branch means running the suite against that branch first.
 # Node.js: the binary of the official Node image, 26 (the active LTS); Node's release binaries need
-# glibc 2.28+ and libstdc++, which bookworm has. Both tags are pinned; bump them deliberately.
+# glibc 2.28+ and libstdc++, which trixie has. Both tags are pinned; bump them deliberately.
 #
 #   docker build -t rtmp-proxy .
 #   docker run -e ECS_CLUSTER=servers -p 1935:1935 -p 8000:8000 rtmp-proxy
@@ -26,7 +27,7 @@ RUN npx --no-install tsc -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime ----
-FROM haproxy:2.6-bookworm AS runtime
+FROM haproxy:3.0.26-trixie AS runtime
 USER root
 # tini: a real init as PID 1 that reaps HAProxy's daemonized master and forwards signals to the daemon.
 # Debian's package versions are not pinned: security updates would break a pinned build; the base tags are pinned.

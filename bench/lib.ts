@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { loadConfig, PACKAGE_ROOT, type ApplyMode, type Config } from '../src/config.js';
+import { DEFAULT_HAPROXY_BIN, loadConfig, PACKAGE_ROOT, type ApplyMode, type Config } from '../src/config.js';
 import { createHaproxyProcess } from '../src/daemon.js';
 import type { Discovery } from '../src/discovery/types.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
@@ -227,7 +227,7 @@ export async function describeMachine(): Promise<Machine> {
   const cpus = os.cpus();
   let haproxy = 'unknown';
   try {
-    const { stdout } = await promisify(execFile)('haproxy', ['-v'], { timeout: 5000 });
+    const { stdout } = await promisify(execFile)(DEFAULT_HAPROXY_BIN, ['-v'], { timeout: 5000 });
     haproxy = /version (\S+)/.exec(stdout)?.[1] ?? stdout.split('\n')[0]!.trim();
   } catch (e) {
     haproxy = `not found (${(e as Error).message})`;

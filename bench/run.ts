@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describeMachine, renderTable, round, type BenchContext, type Table } from './lib.js';
 import { runApplyCost } from './sections/apply-cost.js';
 import { runAwsCalls } from './sections/aws-calls.js';
+import { runBurstChurnSection } from './sections/burst-churn.js';
 import { runConvergence } from './sections/convergence.js';
 import { runDoubleBookings } from './sections/double-bookings.js';
 import { runMemory } from './sections/memory.js';
@@ -24,6 +25,7 @@ const SECTIONS: Array<{ id: string; name: string; run: (ctx: BenchContext) => Pr
   { id: '3', name: 'refused-connections', run: runRefused },
   { id: '4', name: 'aws-calls', run: runAwsCalls },
   { id: '5', name: 'memory-cpu', run: runMemory },
+  { id: '6', name: 'burst-churn', run: runBurstChurnSection },
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
@@ -33,7 +35,7 @@ function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
     if (arg === '--quick') quick = true;
     else if (arg.startsWith('--only=')) only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5]');
+      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6]');
       process.exit(0);
     } else {
       console.error(`unknown argument ${arg}; try --help`);

@@ -11,6 +11,7 @@ import ejs from 'ejs';
 import { ConfigError, ConfigErrors, loadConfig, type Config } from './config.js';
 import { ensureHealthMap } from './haproxy/health-state.js';
 import { ConfigValidationError, HaproxyProcess } from './haproxy/process.js';
+import { maxconnUnderBursts, parseVersion, parseVersionOutput, supportsRuntimeServers } from './haproxy/version.js';
 import { chooseLogFormat, silentLogger } from './log.js';
 import { compileTemplate, renderConfig, TemplateError, type RenderedServer } from './render.js';
 import { serverNameForAddress } from './server.js';
@@ -23,6 +24,8 @@ export interface CheckResult {
   message: string;
   /** A check that could not run because an earlier one failed. */
   skipped?: boolean;
+  /** Passed, with something the operator must know (e.g. an HAProxy that breaks maxconn under bursts). */
+  warning?: boolean;
 }
 
 export interface CheckReport {
@@ -33,11 +36,11 @@ export interface CheckReport {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** `ok    name: message` / `FAIL  name: message`, continuation lines indented. Pure. */
+/** `ok    name: message` / `WARN  …` / `FAIL  name: message`, continuation lines indented. Pure. */
 export function formatCheckReport(report: CheckReport): string {
   return report.results
     .map((r) => {
-      const mark = r.skipped ? 'skip' : r.ok ? 'ok' : 'FAIL';
+      const mark = r.skipped ? 'skip' : !r.ok ? 'FAIL' : r.warning ? 'WARN' : 'ok';
       const [first, ...rest] = `${r.name}: ${r.message}`.split('\n');
       return [`${mark.padEnd(5)} ${first}`, ...rest.map((l) => `      ${l}`)].join('\n');
     })
@@ -137,30 +140,30 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function haproxyVersion(bin: string): Promise<{ ok: true; version: string } | { ok: false; message: string }> {
+function haproxyVersion(bin: string): Promise<CheckResult> {
+  const fail = (message: string): CheckResult => ({ name: 'haproxy', ok: false, message });
   return new Promise((resolve) => {
     execFile(bin, ['-v'], { timeout: 10_000 }, (error, stdout, stderr) => {
       if (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        resolve({
-          ok: false,
-          message:
+        resolve(
+          fail(
             code === 'ENOENT'
               ? `HAPROXY_BIN=${bin} was not found: install haproxy (Debian: apt-get install haproxy) or point HAPROXY_BIN at it`
               : `HAPROXY_BIN=${bin} -v failed: ${(stderr || error.message).trim()}`,
-        });
+          ),
+        );
         return;
       }
-      const version = /HAProxy version (\S+)/.exec(stdout)?.[1];
-      if (version === undefined) {
-        resolve({ ok: false, message: `HAPROXY_BIN=${bin} does not look like HAProxy: ${stdout.split('\n')[0]}` });
-        return;
-      }
-      const [major = 0, minor = 0] = version.split('.').map((n) => parseInt(n, 10));
+      const text = parseVersionOutput(stdout);
+      const version = text === undefined ? undefined : parseVersion(text);
+      if (version === undefined) return resolve(fail(`HAPROXY_BIN=${bin} does not look like HAProxy: ${stdout.split('\n')[0]}`));
+      if (!supportsRuntimeServers(version)) return resolve(fail(`HAPROXY_BIN=${bin} is HAProxy ${version.text}: 2.6 or newer is needed (add server / del server at run time)`));
+      const verdict = maxconnUnderBursts(version);
       resolve(
-        major > 2 || (major === 2 && minor >= 6)
-          ? { ok: true, version }
-          : { ok: false, message: `HAPROXY_BIN=${bin} is HAProxy ${version}: 2.6 or newer is needed (add server / del server at run time)` },
+        verdict.holds
+          ? { name: 'haproxy', ok: true, message: `HAProxy ${version.text} (HAPROXY_BIN=${bin})` }
+          : { name: 'haproxy', ok: true, warning: true, message: `HAPROXY_BIN=${bin}: ${verdict.reason}` },
       );
     });
   });
@@ -201,7 +204,7 @@ export async function runChecks(env: Env): Promise<CheckReport> {
   results.push({ name: 'environment', ok: true, message: `${discovery}, APPLY_MODE=${config.applyMode}, RTMP_PORT=${config.rtmpPort}, HEALTH_PORT=${config.healthPort}` });
 
   const version = await haproxyVersion(config.haproxyBin);
-  results.push(version.ok ? { name: 'haproxy', ok: true, message: `HAProxy ${version.version} (HAPROXY_BIN=${config.haproxyBin})` } : { name: 'haproxy', ok: false, message: version.message });
+  results.push(version);
 
   const pathProblems: string[] = [];
   for (const [variable, file] of [

@@ -151,7 +151,15 @@ async function main(argv: string[]): Promise<number> {
     return outcome.ok ? 0 : 1;
   }
 
-  // run
+  // run: refuse to start beside another process on our ports (a leftover HAProxy would share streamers).
+  const haproxy = createHaproxyProcess(config, logger);
+  if ((await haproxy.runningPid()) === undefined) {
+    const taken = await haproxy.takenPorts();
+    if (taken.length > 0) {
+      process.stderr.write(`rtmp-proxy: not starting:\n${taken.map((m) => `  ${m}`).join('\n')}\n`);
+      return 1;
+    }
+  }
   const daemon = startDaemon(config, logger);
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +90,12 @@ export class ConfigErrors extends Error {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/**
+ * The HAProxy a checkout runs by default: the one `npm test` builds (test/build-haproxy.sh), which keeps
+ * `maxconn 1` under bursts, when it is there; otherwise `haproxy` on PATH (the image's own).
+ */
+export const DEFAULT_HAPROXY_BIN = existsSync(path.join(PACKAGE_ROOT, '.deps', 'bin', 'haproxy')) ? path.join(PACKAGE_ROOT, '.deps', 'bin', 'haproxy') : 'haproxy';
+
 /** Paths inside the image; the Dockerfile creates these directories for the non-root user. */
 export const IMAGE_DEFAULTS = {
   haproxyConfig: '/usr/local/etc/haproxy/haproxy.cfg',
@@ -165,7 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
     errors.push(new ConfigError('HEALTH_PORT', String(healthPort), `a port different from RTMP_PORT (${rtmpPort})`));
   }
 
-  const haproxyBin = filePath('HAPROXY_BIN', 'haproxy');
+  const haproxyBin = filePath('HAPROXY_BIN', DEFAULT_HAPROXY_BIN);
   const haproxyConfig = filePath('HAPROXY_CONFIG', IMAGE_DEFAULTS.haproxyConfig);
   const haproxyPidfile = filePath('HAPROXY_PIDFILE', path.join(IMAGE_DEFAULTS.runDir, 'haproxy.pid'));
   const haproxySocket = filePath('HAPROXY_SOCKET', path.join(IMAGE_DEFAULTS.runDir, 'admin.sock'));

@@ -5,6 +5,7 @@ import type { Discovery } from './discovery/types.js';
 import { ensureHealthMap } from './haproxy/health-state.js';
 import { HaproxyProcess } from './haproxy/process.js';
 import { RuntimeApi } from './haproxy/runtime-api.js';
+import { maxconnUnderBursts, parseVersion } from './haproxy/version.js';
 import { RTMP_FRONTEND } from './render.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -30,6 +31,11 @@ export function createHaproxyProcess(config: Config, logger: Logger): HaproxyPro
     pidfile: config.haproxyPidfile,
     masterSocket: config.haproxyMasterSocket,
     logger,
+    listeners: [
+      { variable: 'RTMP_PORT', address: config.bindAddress, port: config.rtmpPort },
+      { variable: 'HEALTH_PORT', address: config.bindAddress, port: config.healthPort },
+      ...(config.haproxyMetricsPort !== undefined ? [{ variable: 'HAPROXY_METRICS_PORT', address: config.bindAddress, port: config.haproxyMetricsPort }] : []),
+    ],
   });
 }
 
@@ -71,6 +77,7 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
   const task = cron.schedule(config.syncSchedule, syncAndObserve, { noOverlap: true, name: 'sync' });
   task.on('execution:overlap', () => logger.warn('previous sync still running; skipping this tick'));
   logger.info({ schedule: config.syncSchedule, discovery: config.discovery, applyMode: config.applyMode }, 'rtmp-proxy started');
+  void warnOnAffectedVersion(haproxy, logger);
 
   let stopping: Promise<void> | undefined;
   const stop = (opts: { stopHaproxy?: boolean } = {}) =>
@@ -98,6 +105,16 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
       logger.info('rtmp-proxy stopped');
     })());
   return { syncer, haproxy, metrics, firstSync, stop, syncNow: syncAndObserve };
+}
+
+/** Says once, at start-up, when this HAProxy cannot keep maxconn 1 under bursts. */
+async function warnOnAffectedVersion(haproxy: HaproxyProcess, logger: Logger): Promise<void> {
+  const text = await haproxy.version().catch(() => undefined);
+  const version = text === undefined ? undefined : parseVersion(text);
+  if (version === undefined) return; // a missing binary is reported by the first sync
+  const verdict = maxconnUnderBursts(version);
+  if (verdict.holds) logger.info({ haproxyVersion: version.text }, 'haproxy version');
+  else logger.warn({ haproxyVersion: version.text, fixedIn: verdict.fixedIn }, verdict.reason);
 }
 
 /** Streams still flowing (current worker plus old ones) once they all ended or the deadline passed. */

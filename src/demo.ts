@@ -39,7 +39,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ConfigErrors, loadConfig, type Config } from './config.js';
+import { ConfigErrors, DEFAULT_HAPROXY_BIN, loadConfig, type Config } from './config.js';
 import { startEcsEmulator, type EcsEmulator } from './emulator/ecs-emulator.js';
 import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
 import { resolveExecutable, startRtmpServers, type RtmpServer } from './media/rtmp-server.js';
@@ -238,7 +238,7 @@ class Demo {
     // Safety net: whatever way this process ends, leave no HAProxy, daemon or temp dir behind.
     process.once('exit', () => this.killEverythingNow());
 
-    const haproxyBin = process.env.HAPROXY_BIN?.trim() ? undefined : await resolveExecutable('haproxy');
+    const haproxyBin = process.env.HAPROXY_BIN?.trim() ? undefined : await resolveExecutable(DEFAULT_HAPROXY_BIN);
     // Validate with the daemon's own rules before starting anything (the emulator URL is a placeholder here).
     const env = (emulatorUrl: string) => daemonEnv(process.env, { dir: this.dir!, emulatorUrl, ...(haproxyBin !== undefined && { haproxyBin }) });
     const config = loadConfig(env('http://127.0.0.1:1'));

@@ -57,17 +57,19 @@ export function planMembership(input: MembershipInput): MembershipPlan {
   const plan: MembershipPlan = { add: [], enable: [], disable: [], cut: [], delete: [], conflicts: [], draining: [], held: [], configServers: [] };
   const running = new Map(input.running.map((r) => [r.name, r]));
   const desiredNames = new Set(input.desired.map((s) => s.name));
-  // Built once, so the plan stays linear in the fleet: who streams at each address:port now.
-  const streamingAt = new Map<string, string[]>();
+  // Built once, so the plan stays linear in the fleet: who else can take a stream at each address:port
+  // now — a server streaming there, or one leaving the fleet that is still routable until this plan
+  // disables it (a new task that got a stopped task's IP must not be routable beside it, even briefly).
+  const occupiedBy = new Map<string, string[]>();
   for (const r of input.running) {
-    if (r.sessions === 0) continue;
+    if (r.sessions === 0 && (r.maintenance || desiredNames.has(r.name))) continue;
     const key = `${r.address}:${r.port}`;
-    streamingAt.set(key, [...(streamingAt.get(key) ?? []), r.name]);
+    occupiedBy.set(key, [...(occupiedBy.get(key) ?? []), r.name]);
   }
 
   for (const server of input.desired) {
     const r = running.get(server.name);
-    const hold = holdReason(server.name, r, input, streamingAt.get(`${server.address}:${server.port}`) ?? []);
+    const hold = holdReason(server.name, r, input, occupiedBy.get(`${server.address}:${server.port}`) ?? []);
     if (hold) plan.held.push({ name: server.name, reason: hold });
     plan.configServers.push({ ...server, draining: hold !== undefined });
     if (!r) {
@@ -99,10 +101,11 @@ export function planMembership(input: MembershipInput): MembershipPlan {
   return plan;
 }
 
-function holdReason(name: string, running: RuntimeServer | undefined, input: MembershipInput, streamingThere: readonly string[]): HoldReason | undefined {
+function holdReason(name: string, running: RuntimeServer | undefined, input: MembershipInput, occupiedBy: readonly string[]): HoldReason | undefined {
   if ((input.sessionsInOldWorkers.get(name) ?? 0) > 0) return 'busy-in-old-worker';
-  // The same address under another name (a new task that got a stopped task's IP) still streaming there.
-  if (streamingThere.some((other) => other !== name)) return 'address-busy';
+  // The same address under another name (a new task that got a stopped task's IP): held while the
+  // other streams there, or for one sync while the other is still routable and being disabled.
+  if (occupiedBy.some((other) => other !== name)) return 'address-busy';
   // A stream of our own on it already fills its maxconn 1; the status page is then about that stream.
   if (input.busyElsewhere.has(name) && (running?.sessions ?? 0) === 0) return 'busy-elsewhere';
   return undefined;

@@ -10,7 +10,7 @@ import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
 import type { Logger } from './log.js';
 import { holdBusyForReload, isEmptyPlan, planMembership, renderedFromRuntime, type MembershipPlan } from './plan.js';
 import { compileTemplate, renderConfig, RTMP_BACKEND, serverOptions, type CompiledTemplate, type RenderSettings, type RenderedServer } from './render.js';
-import type { Server } from './server.js';
+import { formatAddress, type Server } from './server.js';
 
 /** What a sync did to HAProxy: nothing, started it, reloaded it, or changed it through the Runtime API. */
 export type SyncAction = 'none' | 'started' | 'reloaded' | 'runtime';
@@ -369,7 +369,7 @@ export class Syncer {
     }
 
     if (isEmptyPlan(plan)) return { action: 'none', ...planSummary(plan) };
-    const changes = await this.executePlan(api, plan);
+    const changes = await this.executePlan(api, plan, before);
     // The file follows what now runs, read back: a refused step leaves file and HAProxy in agreement.
     const after = await api.servers(RTMP_BACKEND);
     const text = await this.renderText(renderedFromRuntime(after));
@@ -449,26 +449,30 @@ export class Syncer {
     return sessions;
   }
 
-  /** Capacity first (adds, enables), then drains, cuts and deletes. A refused step is logged and retried next tick. */
-  private async executePlan(api: RuntimeApi, plan: MembershipPlan): Promise<NonNullable<AppliedChanges['changes']>> {
+  /** Drains and holds, then adds and enables, then cuts and deletes. A refused step is logged and retried next tick. */
+  private async executePlan(api: RuntimeApi, plan: MembershipPlan, running: readonly RuntimeServer[]): Promise<NonNullable<AppliedChanges['changes']>> {
     const { logger } = this.deps;
     const done = { added: [] as string[], enabled: [] as string[], disabled: [] as string[], deleted: [] as string[], cut: [] as string[] };
+    const addressOf = new Map([...running, ...plan.configServers].map((s) => [s.name, formatAddress(s.address, s.port)]));
     const step = async (what: string, name: string, fn: () => Promise<void>, into: string[], why?: string) => {
       try {
         await fn();
         into.push(name);
-        logger.info({ server: name, ...(why && { reason: why }) }, `server ${what}`);
+        logger.info({ server: name, address: addressOf.get(name), ...(why && { reason: why }) }, `server ${what}`);
       } catch (e) {
         logger.warn({ server: name, err: (e as Error).message }, `server not ${what}; retrying next sync`);
       }
     };
-    for (const { server, enable } of plan.add) {
-      await step('added', server.name, () => api.addServer(RTMP_BACKEND, server, { enable, options: renderSettingsFrom(this.deps.config).serverOptions }), done.added, enable ? undefined : 'held: busy elsewhere');
-    }
-    for (const name of plan.enable) await step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), done.enabled);
+    // Disables first: a Server leaving or held must take no new stream before anything else becomes
+    // routable (the capacity gap lasts a few socket round trips).
     for (const { name, reason } of plan.disable) {
       await step(reason === 'removed' ? 'drained' : 'held', name, () => api.disableServer(RTMP_BACKEND, name), done.disabled, reason);
     }
+    const options = renderSettingsFrom(this.deps.config).serverOptions;
+    for (const { server, enable } of plan.add) {
+      await step('added', server.name, () => api.addServer(RTMP_BACKEND, server, { enable, options }), done.added, enable ? undefined : 'held');
+    }
+    for (const name of plan.enable) await step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), done.enabled);
     for (const name of plan.cut) {
       await step('cut', name, () => api.shutdownSessions(RTMP_BACKEND, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
     }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigErrors, loadConfig, parseStaticServers } from '../src/config.js';
+import { ConfigErrors, loadConfig, PACKAGE_ROOT, parseStaticServers } from '../src/config.js';
 
 const base = { ECS_CLUSTER: 'media' };
 
@@ -27,7 +29,8 @@ describe('loadConfig', () => {
     assert.equal(c.bindAddress, '0.0.0.0');
     assert.equal(c.rtmpPort, 1935);
     assert.equal(c.healthPort, 8000);
-    assert.equal(c.haproxyBin, 'haproxy');
+    // A checkout runs the HAProxy `npm test` built (.deps/bin/haproxy); the image, `haproxy` on PATH.
+    assert.equal(c.haproxyBin, existsSync(path.join(PACKAGE_ROOT, '.deps/bin/haproxy')) ? path.join(PACKAGE_ROOT, '.deps/bin/haproxy') : 'haproxy');
     assert.equal(c.haproxyConfig, '/usr/local/etc/haproxy/haproxy.cfg');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.shutdownGraceSeconds, 110);

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CORE_SCHEMA, Schema, load, mergeTag } from 'js-yaml';
-import { IMAGE_DEFAULTS, PACKAGE_ROOT } from '../src/config.js';
+import { DEFAULT_HAPROXY_BIN, IMAGE_DEFAULTS, PACKAGE_ROOT } from '../src/config.js';
+import { maxconnUnderBursts, parseVersion, parseVersionOutput } from '../src/haproxy/version.js';
 
 const ROOT = PACKAGE_ROOT;
 type Obj = Record<string, unknown>;
@@ -56,7 +57,14 @@ describe('Dockerfile', () => {
       assert.match(image, /^[a-z0-9./-]+:\d+(\.\d+)+(-[a-z0-9.-]+)?$/, `${image} is pinned to a version tag`);
       assert.doesNotMatch(image, /:latest|:lts|:current/);
     }
-    assert.match(froms[froms.length - 1]!, /^haproxy:2\.6-/, 'HAProxy 2.6, the LTS branch the suite tests');
+    // The image ships the HAProxy branch the suite runs (test/build-haproxy.sh), one that keeps maxconn 1 under bursts.
+    const runtime = /^haproxy:(\d+)\.(\d+)\.(\d+)-/.exec(froms[froms.length - 1]!);
+    assert.ok(runtime, `the runtime is the official HAProxy image pinned to a release: ${froms[froms.length - 1]}`);
+    const shipped = parseVersion(`${runtime[1]}.${runtime[2]}.${runtime[3]}`)!;
+    assert.ok(maxconnUnderBursts(shipped).holds, `HAProxy ${shipped.text} keeps maxconn 1 under bursts`);
+    const tested = parseVersion(parseVersionOutput(spawnSync(DEFAULT_HAPROXY_BIN, ['-v'], { encoding: 'utf8' }).stdout) ?? '');
+    assert.ok(tested, `the suite's HAProxy (${DEFAULT_HAPROXY_BIN}) answers -v`);
+    assert.equal(`${shipped.major}.${shipped.minor}`, `${tested.major}.${tested.minor}`, 'the image ships the branch the suite tests');
     assert.ok(froms.some((f) => /^node:26\.\d+\.\d+-/.test(f)), 'Node 26, the active LTS');
     assert.ok(final.some((i) => i.op === 'COPY' && i.args.includes('--from=node') && i.args.includes('/usr/local/bin/node')));
   });

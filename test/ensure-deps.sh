@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what the tests (or the demo) need and a fresh machine lacks: node modules from the
-# lockfile, and HAProxy, ffmpeg, nginx with the RTMP module through apt-get when running as root.
+# lockfile; HAProxy, ffmpeg, nginx with the RTMP module through apt-get when running as root (Debian's
+# HAProxy 2.6.12 stays for the bench's side-by-side); the HAProxy the suite runs, built from source.
 # Usage: sh test/ensure-deps.sh [test|demo|bench]
 set -eu
 cd "$(dirname "$0")/.."
@@ -44,6 +45,10 @@ fi
 if [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
   echo "ensure-deps: note: nginx is in /usr/sbin, not on PATH; the tests look there" >&2
 fi
+
+# The HAProxy the tests, the demo and the bench run: Debian 12's 2.6.12 breaks maxconn 1 under bursts,
+# so a fixed LTS release is built from Debian's source once per machine (test/build-haproxy.sh).
+sh ./test/build-haproxy.sh >/dev/null
 
 echo "ensure-deps: building TypeScript" >&2
 npx --no-install tsc -p tsconfig.json

@@ -94,4 +94,20 @@ describe('planMembership', () => {
     assert.deepEqual(freed.enable, ['task-9']);
     assert.deepEqual(freed.delete, ['task-1']);
   });
+
+  test('a Server joining at the address of one leaving the fleet waits one sync, even when that one carries nothing', () => {
+    const reused = { name: 'task-9', address: '10.0.0.1', port: 1935 };
+    // task-1 (10.0.0.1) left ECS idle but is still routable in HAProxy: it is disabled and deleted in this
+    // plan; until then a stream could still land on it, so task-9 joins held.
+    const plan = planMembership(input({ desired: [reused], running: [running(1)] }));
+    assert.deepEqual(plan.add, [{ server: reused, enable: false }]);
+    assert.deepEqual(plan.held, [{ name: 'task-9', reason: 'address-busy' }]);
+    assert.deepEqual(plan.disable, [{ name: 'task-1', reason: 'removed' }]);
+    // Next sync: task-1 is in maintenance and idle (or gone): task-9 is enabled.
+    const next = planMembership(input({ desired: [reused], running: [running(1, { maintenance: true }), { ...running(9, { maintenance: true }), ...reused }] }));
+    assert.deepEqual(next.enable, ['task-9']);
+    // Two Servers of the fleet at one address do not hold each other (each would wait for the other forever).
+    const twins = planMembership(input({ desired: [server(1), { ...reused, name: 'task-2' }], running: [running(1), { ...running(2), ...reused, name: 'task-2' }] }));
+    assert.deepEqual(twins.held, []);
+  });
 });

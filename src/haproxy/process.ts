@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import { sendCliCommand } from './cli-socket.js';
+import { describeTakenPort, findListener } from './port-owner.js';
+import { parseVersionOutput } from './version.js';
 
 export interface HaproxyProcessOptions {
   bin: string;
@@ -12,6 +14,8 @@ export interface HaproxyProcessOptions {
   logger: Logger;
   /** Bound on how long a start or reload may take. */
   timeoutMs?: number;
+  /** What the config binds, by the variable that sets each port: checked free before a start. */
+  listeners?: ReadonlyArray<{ variable: string; address: string; port: number }>;
 }
 
 /** A config that `haproxy -c` rejected; `details` holds HAProxy's own ALERT lines (file and line). */
@@ -72,6 +76,12 @@ export class HaproxyProcess {
     }
   }
 
+  /** `haproxy -v`'s version (e.g. "3.0.11-9e587df"), or undefined when it does not say one. */
+  async version(): Promise<string | undefined> {
+    const { code, output } = await this.run(['-v']);
+    return code === 0 ? parseVersionOutput(output) : undefined;
+  }
+
   /** The master's pid from the pidfile, when that process is alive. */
   async runningPid(): Promise<number | undefined> {
     let text: string;
@@ -93,8 +103,23 @@ export class HaproxyProcess {
     return cmdline === undefined || cmdline.includes('haproxy') ? pid : undefined;
   }
 
+  /**
+   * The ports this HAProxy would bind that another process already listens on, one message each.
+   * HAProxy itself would not notice (it binds with SO_REUSEPORT) and would share the streamers.
+   */
+  async takenPorts(): Promise<string[]> {
+    const taken: string[] = [];
+    for (const { variable, address, port } of this.opts.listeners ?? []) {
+      const holder = await findListener(address, port);
+      if (holder) taken.push(describeTakenPort(variable, address, holder));
+    }
+    return taken;
+  }
+
   /** Starts the master in the background; resolves once it is up and serving (the parent exited 0). */
   async start(): Promise<number> {
+    const taken = await this.takenPorts();
+    if (taken.length > 0) throw new HaproxyProcessError(`haproxy not started: ${taken.join('; ')}`);
     const { code, output } = await this.run([
       '-W',
       '-D',
