@@ -34,5 +34,6 @@ describe('maxconn 1 under bursts and churn', () => {
     assert.equal(r.doubleBooked, 0, `${r.doubleBooked} Servers carried two streams (longest ${r.longestOverlapMs} ms) on HAProxy ${r.haproxyVersion}: ${JSON.stringify(r)}`);
     assert.equal(r.peakOnOneServer, 1);
     assert.equal(r.cut, 0, `streams cut: ${JSON.stringify(r)}`);
+    assert.equal(r.haproxyRestarts, 0, 'HAProxy neither crashed nor reloaded: membership went through the Runtime API');
   });
 });

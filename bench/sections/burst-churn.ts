@@ -61,7 +61,7 @@ export async function runBurstChurnSection(ctx: BenchContext): Promise<{ rows: B
   ctx.table({
     section: '6',
     title: `maxconn 1 under bursts and churn: ${load.streamers} streamers over ${load.arrivalSeconds} s holding ${load.holdSeconds.join('–')} s, 40 Servers, 3 tasks replaced a second`,
-    headers: ['new Servers listen', 'HAProxy', 'version', 'seed', 'placed', 'refused', 'queued first', 'cut', 'busy tasks stopped', 'addresses reused', 'double-booked Servers', 'longest overlap', 'most on one Server'],
+    headers: ['new Servers listen', 'HAProxy', 'version', 'seed', 'placed', 'refused', 'queued first', 'cut', 'busy tasks stopped', 'addresses reused', 'double-booked Servers', 'longest overlap', 'most on one Server', 'HAProxy restarts'],
     rows: rows.map((r) => [
       r.listenDelayMs === 0 ? 'at RUNNING' : `≤ ${r.listenDelayMs / 1000} s later`,
       r.haproxy,
@@ -76,6 +76,7 @@ export async function runBurstChurnSection(ctx: BenchContext): Promise<{ rows: B
       String(r.doubleBooked),
       `${round(r.longestOverlapMs / 1000, 1)} s`,
       String(r.peakOnOneServer),
+      String(r.haproxyRestarts),
     ]),
     notes: [
       `Servers listening at RUNNING, double-booked Servers over all seeds, Debian 12 vs ours: ${total('Debian 12 (affected)', (r) => r.doubleBooked)} vs ${total('ours (tested, shipped branch)', (r) => r.doubleBooked)}; streams cut: ${total('Debian 12 (affected)', (r) => r.cut)} vs ${total('ours (tested, shipped branch)', (r) => r.cut)}.`,

@@ -55,6 +55,8 @@ export interface ChurnResult {
   peakOnOneServer: number;
   /** Each double-booked Server and when it first carried two streams (ISO time), to trace in the logs. */
   overlaps: Array<{ address: string; at: string }>;
+  /** Times HAProxy's master or worker changed during the run (a crash and restart, or a reload). */
+  haproxyRestarts: number;
   tasksStopped: number;
   /** Of those, tasks whose Server carried a stream when they stopped. */
   busyTasksStopped: number;
@@ -276,7 +278,15 @@ export async function runBurstChurn(s: ChurnScenario): Promise<ChurnResult> {
     let addressesReused = 0;
     const recentlyFreed: string[] = [];
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    // HAProxy's processes, seen every second: a new master or worker means HAProxy restarted or reloaded.
+    const processesSeen = new Set<string>();
+    const noteProcesses = async () => {
+      const status = await daemon.haproxy.masterStatus().catch(() => undefined);
+      if (status) processesSeen.add(`${status.masterPid}/${status.workerPids.join(',')}`);
+    };
+    await noteProcesses();
     const churnTick = async () => {
+      await noteProcesses();
       for (let i = 0; i < s.churnPerSecond && running.size > 0; i++) {
         recentlyFreed.push(stopTask(pick([...running.keys()])));
         tasksStopped++;
@@ -334,6 +344,7 @@ export async function runBurstChurn(s: ChurnScenario): Promise<ChurnResult> {
       longestOverlapMs: Math.max(0, ...counts.map((sv) => sv.overlapMs)),
       peakOnOneServer: Math.max(0, ...counts.map((sv) => sv.peak)),
       overlaps: doubleBooked.map((sv) => ({ address: sv.address, at: new Date(sv.firstOverlapAt!).toISOString() })),
+      haproxyRestarts: processesSeen.size - 1,
       tasksStopped,
       busyTasksStopped,
       tasksStarted,
