@@ -2,6 +2,7 @@
 // loopback 127.0.31.x), and the choice between JSON and pretty logs.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,8 @@ import { Cleanup } from './helpers/processes.js';
 import { openHeldStream, startTcpBackend, type HeldStream } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
 
+/** Debian 12's package, which ensure-deps installs beside the HAProxy the suite runs. */
+const DEBIAN_HAPROXY = '/usr/sbin/haproxy';
 const PROXY = '127.0.31.1';
 const BACKENDS = ['127.0.31.2', '127.0.31.3', '127.0.31.4'];
 const BACKEND_PORT = 19390;
@@ -273,6 +276,13 @@ describe('rtmp-proxy check', () => {
     assert.match(r.stdout, /^ok\s+template:/m, 'it renders');
     assert.match(r.stdout, new RegExp(`^FAIL\\s+config: haproxy -c rejects the config rendered from HAPROXY_TEMPLATE=${escape(file)}: .*parsing \\[rendered haproxy\\.cfg:\\d+\\] : unknown keyword 'frobnicate-streams'`, 'm'));
     assert.match(r.stdout, new RegExp(`>> \\d+\\| frobnicate-streams 3\\s+\\(HAPROXY_TEMPLATE=${escape(file)} line ${at + 2}\\)`));
+  });
+
+  test("Debian 12's HAProxy 2.6.12: a WARN line naming the version, the fix and what to run; still exit 0", { skip: existsSync(DEBIAN_HAPROXY) ? false : `${DEBIAN_HAPROXY} is not installed` }, async () => {
+    const r = await runCli(['check'], { ...env, HAPROXY_BIN: DEBIAN_HAPROXY });
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, new RegExp(`^WARN\\s+haproxy: HAPROXY_BIN=${escape(DEBIAN_HAPROXY)}: HAProxy 2\\.6\\.\\d+\\S* can hand a Server that comes up more than one queued stream, breaking maxconn 1 under bursts \\(fixed upstream by commit 111ea83ed, in 2\\.6\\.21`, 'm'));
+    assert.match(r.stdout, /^ok\s+config: haproxy -c accepts the rendered config$/m, 'the config is still checked');
   });
 
   test('a missing HAProxy binary and health page are named', async () => {
