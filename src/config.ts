@@ -24,6 +24,11 @@ export interface Config {
   ecsService?: string;
   serverPort: number;
   serverAddress: AddressMode;
+  /**
+   * Route only to tasks ECS reports HEALTHY (their container health check passed), not merely not
+   * UNHEALTHY: a Server that is RUNNING before it listens is otherwise "up" in HAProxy too early.
+   */
+  serverRequireHealthy: boolean;
   staticServers: StaticServerSpec[];
   syncSchedule: string;
   applyMode: ApplyMode;
@@ -213,6 +218,10 @@ export function loadConfig(env: Env = process.env): Config {
     errors.push(new ConfigError('METRICS_PORT', String(metricsPort), 'a port different from RTMP_PORT and HEALTH_PORT, or "off"'));
   }
   const taskProtection = oneOf('TASK_PROTECTION', ['true', 'false'], 'false') === 'true';
+  const serverRequireHealthy = oneOf('SERVER_REQUIRE_HEALTHY', ['true', 'false'], 'false') === 'true';
+  if (serverRequireHealthy && discovery !== 'ecs') {
+    errors.push(new ConfigError('SERVER_REQUIRE_HEALTHY', 'true', 'only with DISCOVERY=ecs: health is what ECS reports of a task'));
+  }
   const protectionRaw = read('PROTECTION_MINUTES');
   let protectionMinutes = 60;
   if (protectionRaw !== undefined) {
@@ -266,6 +275,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...(metricsPort !== undefined && { metricsPort }),
     ...(haproxyMetricsPort !== undefined && { haproxyMetricsPort }),
     taskProtection,
+    serverRequireHealthy,
     protectionMinutes,
     ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),
     ...(busyCheck !== undefined && { busyCheck }),

@@ -34,6 +34,7 @@ describe('loadConfig', () => {
     assert.equal(c.haproxyConfig, '/usr/local/etc/haproxy/haproxy.cfg');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.shutdownGraceSeconds, 110);
+    assert.equal(c.serverRequireHealthy, false);
     assert.match(c.haproxyTemplate, /templates\/haproxy\.cfg\.ejs$/);
   });
 
@@ -96,6 +97,8 @@ describe('loadConfig', () => {
       [{ ...base, BUSY_CHECK_PORT: 'stat' }, /^BUSY_CHECK_PORT="stat" is not valid: a TCP port/],
       [{ ...base, BUSY_CHECK_PORT: '8080', BUSY_CHECK_PATH: 'stat page' }, /^BUSY_CHECK_PATH="stat page" is not valid: a URL path starting with \//],
       [{ ...base, SHUTDOWN_GRACE_SECONDS: '-1' }, /^SHUTDOWN_GRACE_SECONDS="-1" is not valid: whole seconds from 0 to 604800/],
+      [{ ...base, SERVER_REQUIRE_HEALTHY: 'yes' }, /^SERVER_REQUIRE_HEALTHY="yes" is not valid: one of true, false$/],
+      [{ DISCOVERY: 'static', STATIC_SERVERS: '10.0.0.1', SERVER_REQUIRE_HEALTHY: 'true' }, /^SERVER_REQUIRE_HEALTHY="true" is not valid: only with DISCOVERY=ecs/],
     ];
     for (const [env, expected] of cases) {
       const errors = errorsOf(env);

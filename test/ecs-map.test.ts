@@ -58,6 +58,18 @@ describe('mapTask', () => {
     assert.equal(kept, 3); // HEALTHY, UNKNOWN, missing
   });
 
+  test('SERVER_REQUIRE_HEALTHY: only HEALTHY is kept (a container health check passed: it listens)', () => {
+    const healthy = { ...PRIVATE, requireHealthy: true };
+    assert.equal(mapTask(task({ healthStatus: 'HEALTHY' }), healthy).kind, 'server');
+    for (const healthStatus of ['UNKNOWN', 'UNHEALTHY', undefined] as const) {
+      assert.equal(mapTask(task({ healthStatus }), healthy).kind, 'skip', String(healthStatus));
+    }
+    assert.match(skipReason(task({ healthStatus: 'UNKNOWN' }), healthy), /healthStatus is UNKNOWN \(SERVER_REQUIRE_HEALTHY waits for HEALTHY\)/);
+    assert.match(skipReason(task({ healthStatus: undefined }), healthy), /healthStatus is missing/);
+    // Off (the default): UNKNOWN, the status of a task without a container health check, is kept.
+    assert.equal(mapTask(task({ healthStatus: 'UNKNOWN' }), PRIVATE).kind, 'server');
+  });
+
   test('skip reasons say what is wrong', () => {
     assert.match(skipReason(task({ desiredStatus: 'STOPPED' })), /desiredStatus is STOPPED/);
     assert.match(skipReason(task({ lastStatus: 'PENDING' })), /lastStatus is PENDING/);

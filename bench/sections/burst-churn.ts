@@ -19,6 +19,8 @@ export interface BurstChurnRow extends ChurnResult {
   seed: number;
   /** New Servers listened up to this long after RUNNING. */
   listenDelayMs: number;
+  /** SERVER_REQUIRE_HEALTHY=true, the Server tasks with a container health check. */
+  requireHealthy: boolean;
 }
 
 export async function runBurstChurnSection(ctx: BenchContext): Promise<{ rows: BurstChurnRow[]; build: { coldSeconds?: number; cachedSeconds: number } }> {
@@ -27,13 +29,20 @@ export async function runBurstChurnSection(ctx: BenchContext): Promise<{ rows: B
     ? { streamers: 60, arrivalSeconds: 20, holdSeconds: [6, 14] as const }
     : { streamers: 120, arrivalSeconds: 42, holdSeconds: [8, 25] as const };
   const rows: BurstChurnRow[] = [];
-  for (const listenDelayMs of [0, 2000]) {
+  // New Servers listening at RUNNING; up to 2 s later; and that again with a container health check
+  // and SERVER_REQUIRE_HEALTHY=true (a task joins once ECS says HEALTHY).
+  const variants = [
+    { listenDelayMs: 0, requireHealthy: false },
+    { listenDelayMs: 2000, requireHealthy: false },
+    { listenDelayMs: 2000, requireHealthy: true },
+  ];
+  for (const { listenDelayMs, requireHealthy } of variants) {
   for (const [label, bin] of [
     ['Debian 12 (affected)', DEBIAN_HAPROXY],
     ['ours (tested, shipped branch)', DEFAULT_HAPROXY_BIN],
   ] as const) {
     for (const seed of seeds) {
-      ctx.progress(`burst-churn: ${label}, seed ${seed}, listening ${listenDelayMs} ms after RUNNING`);
+      ctx.progress(`burst-churn: ${label}, seed ${seed}, listening ${listenDelayMs} ms after RUNNING${requireHealthy ? ', SERVER_REQUIRE_HEALTHY' : ''}`);
       const r = await runBurstChurn({
         seed,
         addresses: Array.from({ length: 40 }, (_, i) => fleetAddress(i)),
@@ -43,9 +52,11 @@ export async function runBurstChurnSection(ctx: BenchContext): Promise<{ rows: B
         churnPerSecond: 3,
         ...load,
         listenDelayMs,
+        healthyWhenListening: requireHealthy,
+        env: { SERVER_REQUIRE_HEALTHY: String(requireHealthy) },
         haproxyBin: bin,
       });
-      rows.push({ ...r, haproxy: label, seed, listenDelayMs });
+      rows.push({ ...r, haproxy: label, seed, listenDelayMs, requireHealthy });
     }
   }
   }
@@ -63,7 +74,7 @@ export async function runBurstChurnSection(ctx: BenchContext): Promise<{ rows: B
     title: `maxconn 1 under bursts and churn: ${load.streamers} streamers over ${load.arrivalSeconds} s holding ${load.holdSeconds.join('–')} s, 40 Servers, 3 tasks replaced a second`,
     headers: ['new Servers listen', 'HAProxy', 'version', 'seed', 'placed', 'refused', 'queued first', 'cut', 'busy tasks stopped', 'addresses reused', 'double-booked Servers', 'longest overlap', 'most on one Server', 'HAProxy restarts'],
     rows: rows.map((r) => [
-      r.listenDelayMs === 0 ? 'at RUNNING' : `≤ ${r.listenDelayMs / 1000} s later`,
+      `${r.listenDelayMs === 0 ? 'at RUNNING' : `≤ ${r.listenDelayMs / 1000} s later`}${r.requireHealthy ? ', SERVER_REQUIRE_HEALTHY' : ''}`,
       r.haproxy,
       r.haproxyVersion,
       String(r.seed),
@@ -81,7 +92,7 @@ export async function runBurstChurnSection(ctx: BenchContext): Promise<{ rows: B
     notes: [
       `Servers listening at RUNNING, double-booked Servers over all seeds, Debian 12 vs ours: ${total('Debian 12 (affected)', (r) => r.doubleBooked)} vs ${total('ours (tested, shipped branch)', (r) => r.doubleBooked)}; streams cut: ${total('Debian 12 (affected)', (r) => r.cut)} vs ${total('ours (tested, shipped branch)', (r) => r.cut)}.`,
       'Counted by each stand-in Server: connections that sent data, open at once (health checks send none). "refused": waited longer than timeout queue (10 s) with the fleet full.',
-      'A Server that listens after ECS says RUNNING is "up" in HAProxy before any check reached it: a streamer sent there is refused and HAProxy retries the same address for seconds, uncounted in its sessions, and lands beside the next stream once it listens. No HAProxy version fixes that; gating new Servers on a container health check does (see the closing note).',
+      'A Server that listens after ECS says RUNNING is "up" in HAProxy before any check reached it: a streamer sent there is refused and HAProxy retries the same address for seconds, uncounted in its sessions, and lands beside the next stream once it listens. No HAProxy version fixes that; SERVER_REQUIRE_HEALTHY=true with a container health check on the Server task does: a task joins once ECS reports it HEALTHY.',
       `HAProxy build (test/build-haproxy.sh): cold ${Number.isFinite(cold) ? `${cold} s` : 'not recorded'} (once per machine), cached ${cachedSeconds} s.`,
     ],
   });

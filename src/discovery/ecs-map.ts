@@ -13,6 +13,8 @@ export interface MapTaskOptions {
   addressMode: AddressMode;
   /** Public mode: ENI id → public IP, from EC2 DescribeNetworkInterfaces. */
   publicIpByEni?: ReadonlyMap<string, string>;
+  /** Only HEALTHY tasks (SERVER_REQUIRE_HEALTHY): a container health check that passed means it listens. */
+  requireHealthy?: boolean;
 }
 
 export type MapTaskResult = { kind: 'server'; server: Server } | { kind: 'skip'; reason: string };
@@ -74,10 +76,11 @@ export function eniIdsOf(tasks: readonly Task[]): string[] {
   return [...ids];
 }
 
-function statusProblem(task: Task): string | undefined {
+function statusProblem(task: Task, requireHealthy: boolean): string | undefined {
   if (task.desiredStatus !== 'RUNNING') return `desiredStatus is ${task.desiredStatus ?? 'missing'} (task is stopping or not wanted)`;
   if (task.lastStatus !== 'RUNNING') return `lastStatus is ${task.lastStatus ?? 'missing'} (not RUNNING yet)`;
   if (task.healthStatus === 'UNHEALTHY') return 'healthStatus is UNHEALTHY';
+  if (requireHealthy && task.healthStatus !== 'HEALTHY') return `healthStatus is ${task.healthStatus ?? 'missing'} (SERVER_REQUIRE_HEALTHY waits for HEALTHY)`;
   return undefined;
 }
 
@@ -102,7 +105,7 @@ export function mapTask(task: Task, opts: MapTaskOptions): MapTaskResult {
   const taskId = task.taskArn === undefined ? undefined : taskIdFromArn(task.taskArn);
   if (taskId === undefined) return { kind: 'skip', reason: `unusable taskArn ${quote(String(task.taskArn))}` };
 
-  const problem = statusProblem(task);
+  const problem = statusProblem(task, opts.requireHealthy ?? false);
   if (problem !== undefined) return { kind: 'skip', reason: problem };
 
   const found = addressOf(task, opts);

@@ -21,6 +21,8 @@ export interface EcsDiscoveryOptions {
   service?: string;
   serverPort: number;
   addressMode: AddressMode;
+  /** Only tasks ECS reports HEALTHY (SERVER_REQUIRE_HEALTHY). */
+  requireHealthy?: boolean;
   /** Default: `new ECSClient({})`, so AWS_REGION, AWS_ENDPOINT_URL_ECS and the credential chain apply. */
   ecs?: ECSClient;
   /** Default: `new EC2Client({})` (AWS_ENDPOINT_URL_EC2 applies), created only in public mode. */
@@ -179,7 +181,12 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
         const eni = eniIdOf(task);
         if (eni !== undefined && publicIp !== undefined && !publicIpByEni.has(eni)) publicIpByEni.set(eni, publicIp);
       }
-      const mapOpts = { serverPort: opts.serverPort, addressMode: opts.addressMode, ...(opts.addressMode === 'public' && { publicIpByEni }) };
+      const mapOpts = {
+        serverPort: opts.serverPort,
+        addressMode: opts.addressMode,
+        requireHealthy: opts.requireHealthy ?? false,
+        ...(opts.addressMode === 'public' && { publicIpByEni }),
+      };
       // Only a task that became a Server is cached; one still pending or skipped is described again.
       for (const task of fresh) {
         if (task.taskArn === undefined) continue;

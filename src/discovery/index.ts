@@ -12,6 +12,7 @@ export function createDiscovery(config: Config, logger: Logger): Discovery {
     ...(config.ecsService !== undefined && { service: config.ecsService }),
     serverPort: config.serverPort,
     addressMode: config.serverAddress,
+    requireHealthy: config.serverRequireHealthy,
     logger,
   });
 }

@@ -30,6 +30,8 @@ export interface ChurnScenario {
   holdSeconds: readonly [number, number];
   /** A new task's Server listens up to this long after ECS says RUNNING. */
   listenDelayMs: number;
+  /** The Server tasks have a container health check: UNKNOWN until they listen, then HEALTHY. */
+  healthyWhenListening?: boolean;
   haproxyBin: string;
   /** More daemon settings (e.g. HAPROXY_TEMPLATE). */
   env?: Record<string, string>;
@@ -235,9 +237,14 @@ export async function runBurstChurn(s: ChurnScenario): Promise<ChurnResult> {
     const running = new Map<string, string>(); // task ARN → address
     // ECS says RUNNING once the container started, a moment before the Server listens: health checks
     // of a new Server may fail at first.
+    // With a container health check (healthyWhenListening), ECS reports the task UNKNOWN until it listens, then HEALTHY.
     const startTask = async (address: string, listenAfterMs = 0) => {
-      running.set(emulator.addTask({ cluster: 'media', address }), address);
-      const listen = () => servers.get(address)!.listen();
+      const arn = emulator.addTask({ cluster: 'media', address, ...(s.healthyWhenListening && { healthStatus: 'UNKNOWN' }) });
+      running.set(arn, address);
+      const listen = async () => {
+        await servers.get(address)!.listen();
+        if (s.healthyWhenListening && running.has(arn)) emulator.setTask(arn, { healthStatus: 'HEALTHY' });
+      };
       if (listenAfterMs === 0) await listen();
       else setTimeout(() => void listen().catch(() => undefined), listenAfterMs);
     };
