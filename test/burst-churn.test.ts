@@ -1,8 +1,9 @@
 // maxconn 1 under load: a full fleet, streamers waiting in HAProxy's queue, and tasks replaced every
 // second (busy ones included, some new tasks at a stopped task's address), through the real daemon and
 // the HAProxy the suite runs. The stand-in Servers count their own streams: none may ever carry two,
-// and no placed stream may be cut. Servers listen as soon as ECS says RUNNING here; one that listens
-// later can still be double-booked (bench section 6, README "HAProxy versions").
+// and no placed stream may be cut. Servers listen as soon as ECS says RUNNING here, and a stopped
+// task's address is reused after 5 s: a Server that listens later, or an address reused within
+// HAProxy's retries, can still be double-booked (bench section 6, README "HAProxy versions").
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_HAPROXY_BIN } from '../src/config.js';
@@ -23,6 +24,9 @@ describe('maxconn 1 under bursts and churn', () => {
       arrivalSeconds: 30,
       holdSeconds: [6, 18],
       listenDelayMs: 0,
+      // ECS does not give a stopped task's IP to a new task within seconds (the ENI is released first);
+      // at once, HAProxy's retries of a refused connection can land on the newcomer (bench section 6).
+      reuseAfterMs: 5000,
       haproxyBin: process.env.HAPROXY_BIN ?? DEFAULT_HAPROXY_BIN,
     });
     // The load did what it says: streamers queued, busy Servers stopped, addresses reused.

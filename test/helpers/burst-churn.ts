@@ -32,6 +32,12 @@ export interface ChurnScenario {
   listenDelayMs: number;
   /** The Server tasks have a container health check: UNKNOWN until they listen, then HEALTHY. */
   healthyWhenListening?: boolean;
+  /**
+   * A stopped task's address goes to a new task only this long after (default 0: at once). HAProxy
+   * retries a refused connection on the same address for ~3 s without counting it against the server;
+   * a new task listening there within that time takes that stream beside its own (bench section 6).
+   */
+  reuseAfterMs?: number;
   haproxyBin: string;
   /** More daemon settings (e.g. HAPROXY_TEMPLATE). */
   env?: Record<string, string>;
@@ -178,6 +184,8 @@ function streamCountingAddress(address: string, port: number): StreamCountingAdd
 }
 
 const CHUNK = Buffer.alloc(8 * 1024, 0x2e);
+/** How long after its quarantine a freed address counts as "recently freed" (a new task may get it). */
+const REUSE_WINDOW_MS = 3000;
 /** A connect through HAProxy takes milliseconds; a second or more means the streamer was queued. */
 const QUEUED_MS = 1000;
 
@@ -284,6 +292,7 @@ export async function runBurstChurn(s: ChurnScenario): Promise<ChurnResult> {
     let tasksStarted = 0;
     let addressesReused = 0;
     const recentlyFreed: string[] = [];
+    const freedAt = new Map<string, number>();
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
     // HAProxy's processes, seen every second: a new master or worker means HAProxy restarted or reloaded.
     const processesSeen = new Set<string>();
@@ -295,13 +304,18 @@ export async function runBurstChurn(s: ChurnScenario): Promise<ChurnResult> {
     const churnTick = async () => {
       await noteProcesses();
       for (let i = 0; i < s.churnPerSecond && running.size > 0; i++) {
-        recentlyFreed.push(stopTask(pick([...running.keys()])));
+        const address = stopTask(pick([...running.keys()]));
+        recentlyFreed.push(address);
+        freedAt.set(address, Date.now());
         tasksStopped++;
       }
       const used = new Set(running.values());
+      const sinceFreed = (a: string) => Date.now() - (freedAt.get(a) ?? -Infinity);
+      const eligible = (a: string) => !used.has(a) && sinceFreed(a) >= (s.reuseAfterMs ?? 0);
       for (let i = 0; i < s.churnPerSecond; i++) {
-        const reusable = recentlyFreed.filter((a) => !used.has(a));
-        const free = s.addresses.filter((a) => !used.has(a));
+        // "Reused": an address freed in the 3 s after the quarantine (reuseAfterMs) ended.
+        const reusable = recentlyFreed.filter((a) => eligible(a) && sinceFreed(a) < (s.reuseAfterMs ?? 0) + REUSE_WINDOW_MS);
+        const free = s.addresses.filter(eligible);
         if (free.length === 0) break;
         const reuse = reusable.length > 0 && random() < 0.5;
         const address = reuse ? pick(reusable) : pick(free);
@@ -310,7 +324,8 @@ export async function runBurstChurn(s: ChurnScenario): Promise<ChurnResult> {
         used.add(address);
         tasksStarted++;
       }
-      recentlyFreed.splice(0, Math.max(0, recentlyFreed.length - 10));
+      const horizon = (s.reuseAfterMs ?? 0) + REUSE_WINDOW_MS;
+      recentlyFreed.splice(0, recentlyFreed.findIndex((a) => sinceFreed(a) < horizon) >>> 0);
     };
 
     // Arrivals at random over the window; each holds a random time; the queue (timeout queue 10s) is
