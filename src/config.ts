@@ -99,7 +99,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * The HAProxy a checkout runs by default: the one `npm test` builds (test/build-haproxy.sh), which keeps
  * `maxconn 1` under bursts, when it is there; otherwise `haproxy` on PATH (the image's own).
  */
-export const DEFAULT_HAPROXY_BIN = existsSync(path.join(PACKAGE_ROOT, '.deps', 'bin', 'haproxy')) ? path.join(PACKAGE_ROOT, '.deps', 'bin', 'haproxy') : 'haproxy';
+const BUILT_HAPROXY = path.join(PACKAGE_ROOT, '.deps', 'bin', 'haproxy');
+export const DEFAULT_HAPROXY_BIN = existsSync(BUILT_HAPROXY) ? BUILT_HAPROXY : 'haproxy';
 
 /** Paths inside the image; the Dockerfile creates these directories for the non-root user. */
 export const IMAGE_DEFAULTS = {

@@ -45,6 +45,11 @@ export function serverNameForAddress(address: string, port: number): string {
   return `static-${address.replace(/[^A-Za-z0-9.]/g, '_')}-${port}`;
 }
 
+/** One spelling per address: IPv6 compressed and lower-case (`0:0::1` and `::1` are the same), IPv4 as is. */
+export function canonicalAddress(address: string): string {
+  return isIP(address) === 6 ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address;
+}
+
 /** `host:port` as HAProxy reads it; IPv6 literals go in brackets. */
 export function formatAddress(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;

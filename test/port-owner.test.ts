@@ -33,6 +33,11 @@ describe('port owner', () => {
     assert.ok(overlaps('0.0.0.0', '127.0.0.9'), 'we bind everything');
     assert.ok(overlaps('127.0.0.1', '::ffff:127.0.0.1'));
     assert.ok(!overlaps('127.0.0.1', '127.0.0.2'));
+    // IPv6 as the kernel table spells it (uncompressed) against a bind address as a user writes it.
+    assert.ok(overlaps('::1', '0:0:0:0:0:0:0:1'));
+    assert.ok(overlaps('fd00::A', 'fd00:0:0:0:0:0:0:a'));
+    assert.ok(overlaps('0:0::0', '127.0.0.1'), 'an IPv6 wildcard however written');
+    assert.ok(!overlaps('::1', '0:0:0:0:0:0:0:2'));
   });
 
   test('a real listener is found with this process as its owner; a free port is not', async () => {

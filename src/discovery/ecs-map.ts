@@ -3,7 +3,7 @@
  * stream lives here, so it is tested without AWS.
  */
 import type { Attachment, Task } from '@aws-sdk/client-ecs';
-import { isIpLiteral, serverNameForTask, sortServers, taskIdFromArn, type Server } from '../server.js';
+import { canonicalAddress, isIpLiteral, serverNameForTask, sortServers, taskIdFromArn, type Server } from '../server.js';
 import type { DiscoveryResult, SkippedTask } from './types.js';
 
 export type AddressMode = 'private' | 'public';
@@ -120,8 +120,7 @@ export function mapTask(task: Task, opts: MapTaskOptions): MapTaskResult {
 
 /** Same address written two ways (IPv6 `::1` vs `0:0::1`) is the same endpoint. */
 function endpointKey(server: Server): string {
-  const address = server.address.includes(':') ? new URL(`http://[${server.address}]/`).hostname : server.address;
-  return `${address}|${server.port}`;
+  return `${canonicalAddress(server.address)}|${server.port}`;
 }
 
 /**

@@ -4,6 +4,7 @@
 // Linux only (/proc); elsewhere nothing is found and HAProxy's own bind is the only check.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { canonicalAddress } from '../server.js';
 
 export interface Listener {
   /** The process holding the listening socket, when /proc lets us see it. */
@@ -55,11 +56,16 @@ export function parseListeningSockets(table: string): ListeningSocket[] {
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
+/** An IPv4-mapped IPv6 address as its IPv4 address, then one spelling per address. */
+function comparable(address: string): string {
+  return canonicalAddress(address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, ''));
+}
+
 /** True when a listener on `held` takes connections meant for `wanted` (same address, or either is a wildcard). Pure. */
 export function overlaps(wanted: string, held: string): boolean {
-  if (WILDCARDS.has(wanted) || WILDCARDS.has(held)) return true;
-  const plain = (a: string) => a.replace(/^::ffff:/, '');
-  return isIP(plain(wanted)) !== 0 && plain(wanted) === plain(held);
+  if (isIP(wanted) === 0 || isIP(held) === 0) return false;
+  const [w, h] = [comparable(wanted), comparable(held)];
+  return WILDCARDS.has(w) || WILDCARDS.has(h) || w === h;
 }
 
 /** The process already listening where `address:port` would bind, if any. */

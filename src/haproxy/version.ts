@@ -4,8 +4,9 @@
  *
  * Up to HAProxy commit 111ea83ed (2024-12-17, "queues: Do not use pendconn_grab_from_px()"), a server
  * coming up (health check up, `enable server`) was handed streams waiting in the backend's queue by a
- * function that did not count them against maxconn until they connected: measured here on Debian 12's
- * 2.6.12, 8–13 Servers carried two streams for up to 19 s under bursts and churn. The fix was backported
+ * function that did not count them against maxconn until they connected: on Debian 12's 2.6.12, bench
+ * section 6 measured 4 double-booked Servers in 3 runs (up to 19 s each) and worker restarts that cut
+ * every stream; 3.0.11, the same runs, 0. The fix was backported
  * to each maintained branch in the releases below. Commit 3372a2ea0 (the `served` count taken when the
  * server is picked, not after) closes a narrower race between threads and is in 3.2.0 and later only.
  */
@@ -53,7 +54,7 @@ export function maxconnUnderBursts(v: HaproxyVersion): MaxconnVerdict {
     fixedIn,
     reason:
       `HAProxy ${v.text} can hand a Server that comes up more than one queued stream, breaking maxconn 1 under bursts ` +
-      `(fixed upstream by commit 111ea83ed, in ${fixedIn}${fixedAt !== undefined ? ', 3.0.8, 3.2' : ''} and later); ` +
+      `(fixed upstream by commit 111ea83ed, in ${fixedIn} and later); ` +
       'run HAProxy 3.0.8 or newer (test/build-haproxy.sh builds one)',
   };
 }
