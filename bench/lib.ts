@@ -10,9 +10,9 @@ import { DEFAULT_HAPROXY_BIN, loadConfig, PACKAGE_ROOT, type ApplyMode, type Con
 import { createHaproxyProcess } from '../src/daemon.js';
 import type { Discovery } from '../src/discovery/types.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
-import { limitsFor } from '../src/render.js';
+import { limitsFor } from '../src/render/render.js';
 import { createLogger, silentLogger, type Logger } from '../src/log.js';
-import { serverNameForAddress, type Server } from '../src/server.js';
+import { serverNameForAddress, type Server } from '../src/model.js';
 import { Syncer, type SyncOutcome } from '../src/sync.js';
 import { countProcesses } from '../test/helpers/processes.js';
 

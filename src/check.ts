@@ -13,8 +13,8 @@ import { ensureHealthMap } from './haproxy/health-state.js';
 import { ConfigValidationError, HaproxyProcess } from './haproxy/process.js';
 import { maxconnUnderBursts, parseVersion, parseVersionOutput, supportsRuntimeServers } from './haproxy/version.js';
 import { chooseLogFormat, silentLogger } from './log.js';
-import { compileTemplate, renderConfig, TemplateError, type RenderedServer } from './render.js';
-import { serverNameForAddress } from './server.js';
+import { compileTemplate, renderConfig, TemplateError, type RenderedServer } from './render/render.js';
+import { serverNameForAddress } from './model.js';
 import { renderSettingsFrom } from './sync.js';
 
 export interface CheckResult {

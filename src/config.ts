@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cron from 'node-cron';
-import { isIpLiteral, isValidPort } from './server.js';
+import { isIpLiteral, isValidPort } from './model.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** The package's root directory (where templates/ lives): compiled code runs from dist/src. */

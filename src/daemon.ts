@@ -6,10 +6,10 @@ import { ensureHealthMap } from './haproxy/health-state.js';
 import { HaproxyProcess } from './haproxy/process.js';
 import { RuntimeApi } from './haproxy/runtime-api.js';
 import { maxconnUnderBursts, parseVersion } from './haproxy/version.js';
-import { RTMP_FRONTEND } from './render.js';
+import { RTMP_FRONTEND } from './render/render.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { createTaskProtector } from './task-protection.js';
+import { createTaskProtector } from './aws/task-protection.js';
 import { Syncer, type SyncOutcome } from './sync.js';
 
 export interface Daemon {

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { readConfigFile } from './haproxy/config-file.js';
 import type { Logger } from './log.js';
-import { formatAddress } from './server.js';
+import { formatAddress } from './model.js';
 import type { BackendServer, SyncOutcome } from './sync.js';
 
 const PREFIX = 'rtmp_proxy_';

@@ -4,8 +4,8 @@ import type { Config } from './config.js';
 import { HaproxyProcess, type MasterStatus } from './haproxy/process.js';
 import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
 import { silentLogger } from './log.js';
-import { RTMP_BACKEND } from './render.js';
-import { formatAddress } from './server.js';
+import { RTMP_BACKEND } from './render/render.js';
+import { formatAddress } from './model.js';
 
 /** One session from HAProxy's `show sess`, reduced to what status needs. */
 export interface SessionInfo {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { findBusyServers } from './busy-check.js';
-import { backoffMs, isSuddenDrop } from './guards.js';
+import { findBusyServers } from './discovery/busy-check.js';
+import { backoffMs, isSuddenDrop } from './core/guards.js';
 import type { Config } from './config.js';
 import type { Discovery } from './discovery/types.js';
 import { readConfigFile, stageConfig, writeConfigAtomically } from './haproxy/config-file.js';
@@ -8,9 +8,9 @@ import { ensureHealthMap, setHealthState, type HealthState } from './haproxy/hea
 import { ConfigValidationError, type HaproxyProcess } from './haproxy/process.js';
 import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
 import type { Logger } from './log.js';
-import { holdBusyForReload, isEmptyPlan, planMembership, renderedFromRuntime, type MembershipPlan } from './plan.js';
-import { compileTemplate, renderConfig, RTMP_BACKEND, serverOptions, type CompiledTemplate, type RenderSettings, type RenderedServer } from './render.js';
-import { formatAddress, type Server } from './server.js';
+import { holdBusyForReload, isEmptyPlan, planMembership, renderedFromRuntime, type MembershipPlan } from './core/plan.js';
+import { compileTemplate, renderConfig, RTMP_BACKEND, serverOptions, type CompiledTemplate, type RenderSettings, type RenderedServer } from './render/render.js';
+import { formatAddress, type Server } from './model.js';
 
 /** What a sync did to HAProxy: nothing, started it, reloaded it, or changed it through the Runtime API. */
 export type SyncAction = 'none' | 'started' | 'reloaded' | 'runtime';

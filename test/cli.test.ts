@@ -5,7 +5,7 @@ import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startEcsEmulator, type EcsEmulator } from '../src/emulator/ecs-emulator.js';
+import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { Cleanup, countProcesses } from './helpers/processes.js';
 import { startTcpBackend } from './helpers/tcp-backends.js';

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { PACKAGE_ROOT } from '../src/config.js';
-import { parseRtmpStat } from '../src/media/rtmp-server.js';
+import { parseRtmpStat } from '../dev/media/rtmp-server.js';
 import { Cleanup, countProcesses, listProcesses } from './helpers/processes.js';
 import { startPublisher } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
 
-const DEMO = path.join(PACKAGE_ROOT, 'dist', 'src', 'demo.js');
+const DEMO = path.join(PACKAGE_ROOT, 'dist', 'dev', 'demo.js');
 const PROXY = '127.0.26.1';
 const SERVERS = ['127.0.26.2', '127.0.26.3'];
 const SPARE = '127.0.26.4';

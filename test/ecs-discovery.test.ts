@@ -6,7 +6,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { createEcsDiscovery, errorCode, type EcsDiscoveryOptions } from '../src/discovery/ecs.js';
 import { DiscoveryError } from '../src/discovery/types.js';
 import { createLogger, silentLogger } from '../src/log.js';
-import { startEcsEmulator, type EcsEmulator } from '../src/emulator/ecs-emulator.js';
+import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 

@@ -17,9 +17,9 @@ import {
   UpdateTaskProtectionCommand,
   type ListTasksCommandInput,
 } from '@aws-sdk/client-ecs';
-import { startEcsEmulator, type EcsEmulator, type FaultKind } from '../src/emulator/ecs-emulator.js';
+import { startEcsEmulator, type EcsEmulator, type FaultKind } from '../dev/emulator/ecs-emulator.js';
 import { waitFor } from './helpers/wait.js';
-import { DEFAULT_EMULATOR_PORT, parseEmulatorEnv } from '../src/emulator/main.js';
+import { DEFAULT_EMULATOR_PORT, parseEmulatorEnv } from '../dev/emulator/main.js';
 
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 
@@ -400,7 +400,7 @@ describe('admin API (HTTP JSON under /_emulator/)', () => {
   });
 });
 
-describe('CLI entry (src/emulator/main.ts)', () => {
+describe('CLI entry (dev/emulator/main.ts)', () => {
   test('environment: defaults, and errors that name the variable, value and what is allowed', () => {
     const ok = parseEmulatorEnv({});
     assert.deepEqual(ok, { ok: true, value: { host: '0.0.0.0', port: DEFAULT_EMULATOR_PORT, region: 'us-east-1', tasks: [], cluster: 'default', logLevel: 'info' } });
@@ -419,7 +419,7 @@ describe('CLI entry (src/emulator/main.ts)', () => {
   });
 
   test('runs as a process: seeds tasks, answers the SDK, exits 0 on SIGTERM', async (t) => {
-    const main = fileURLToPath(new URL('../src/emulator/main.js', import.meta.url));
+    const main = fileURLToPath(new URL('../dev/emulator/main.js', import.meta.url));
     const child = spawn(process.execPath, ['--no-warnings', main], {
       env: { ...process.env, EMULATOR_HOST: '127.0.0.1', EMULATOR_PORT: '0', EMULATOR_TASKS: '10.0.0.1,10.0.0.2', EMULATOR_CLUSTER: 'media', EMULATOR_SERVICE: 'rtmp' },
       stdio: ['ignore', 'pipe', 'inherit'],

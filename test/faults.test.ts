@@ -9,7 +9,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { loadConfig, type Config } from '../src/config.js';
 import { createHaproxyProcess } from '../src/daemon.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
-import { startEcsEmulator, type EcsEmulator, type FaultSpec } from '../src/emulator/ecs-emulator.js';
+import { startEcsEmulator, type EcsEmulator, type FaultSpec } from '../dev/emulator/ecs-emulator.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
 import { RuntimeApi } from '../src/haproxy/runtime-api.js';
 import { silentLogger } from '../src/log.js';

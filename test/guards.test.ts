@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { backoffMs, isSuddenDrop } from '../src/guards.js';
+import { backoffMs, isSuddenDrop } from '../src/core/guards.js';
 
 describe('isSuddenDrop', () => {
   test('more than the limit is sudden; the limit itself is not', () => {

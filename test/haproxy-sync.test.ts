@@ -9,7 +9,7 @@ import { DiscoveryError, type Discovery } from '../src/discovery/types.js';
 import { createHaproxyProcess } from '../src/daemon.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
 import { silentLogger } from '../src/log.js';
-import { serverNameForAddress, type Server } from '../src/server.js';
+import { serverNameForAddress, type Server } from '../src/model.js';
 import { Syncer } from '../src/sync.js';
 import { Cleanup } from './helpers/processes.js';
 import { proxyEnv, startBackends, tempDir } from './helpers/fixtures.js';

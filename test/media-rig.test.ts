@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveExecutable, startRtmpServers, type RtmpServer } from '../src/media/rtmp-server.js';
+import { resolveExecutable, startRtmpServers, type RtmpServer } from '../dev/media/rtmp-server.js';
 import { startPublisher, waitUntilPublishing, type Publisher } from './helpers/publisher.js';
 import { Cleanup, countProcesses, hasExited } from './helpers/processes.js';
 import { tcpConnectable, waitFor } from './helpers/wait.js';

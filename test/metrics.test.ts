@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
-import { startEcsEmulator, type EcsEmulator } from '../src/emulator/ecs-emulator.js';
+import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 import { silentLogger } from '../src/log.js';
 import { Cleanup } from './helpers/processes.js';
 import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { RuntimeServer } from '../src/haproxy/runtime-api.js';
-import { holdBusyForReload, isEmptyPlan, planMembership, type MembershipInput } from '../src/plan.js';
-import type { Server } from '../src/server.js';
+import { holdBusyForReload, isEmptyPlan, planMembership, type MembershipInput } from '../src/core/plan.js';
+import type { Server } from '../src/model.js';
 
 const server = (n: number): Server => ({ name: `task-${n}`, address: `10.0.0.${n}`, port: 1935 });
 const running = (n: number, over: Partial<RuntimeServer> = {}): RuntimeServer => ({ ...server(n), sessions: 0, maintenance: false, status: 'UP', ...over });

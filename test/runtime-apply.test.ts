@@ -10,7 +10,7 @@ import { createHaproxyProcess } from '../src/daemon.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
 import { RuntimeApi } from '../src/haproxy/runtime-api.js';
 import { silentLogger } from '../src/log.js';
-import { serverNameForAddress, type Server } from '../src/server.js';
+import { serverNameForAddress, type Server } from '../src/model.js';
 import { Syncer, type SyncOutcome } from '../src/sync.js';
 import { Cleanup, countProcesses } from './helpers/processes.js';
 import { proxyEnv, startBackends, tempDir } from './helpers/fixtures.js';

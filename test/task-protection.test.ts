@@ -15,9 +15,9 @@ import { ECSClient, UpdateTaskProtectionCommand } from '@aws-sdk/client-ecs';
 import { loadConfig, type Config } from '../src/config.js';
 import { createHaproxyProcess, startDaemon } from '../src/daemon.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
-import { startEcsEmulator, type EcsEmulator } from '../src/emulator/ecs-emulator.js';
+import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 import { createLogger, silentLogger } from '../src/log.js';
-import { startRtmpServers, type RtmpServer } from '../src/media/rtmp-server.js';
+import { startRtmpServers, type RtmpServer } from '../dev/media/rtmp-server.js';
 import { Syncer, type BackendServer, type SyncOutcome } from '../src/sync.js';
 import {
   batches,
@@ -26,7 +26,7 @@ import {
   renewWindowMs,
   type ProtectionEntry,
   type TaskProtector,
-} from '../src/task-protection.js';
+} from '../src/aws/task-protection.js';
 import { Cleanup } from './helpers/processes.js';
 import { startPublisher, type Publisher } from './helpers/publisher.js';
 import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';

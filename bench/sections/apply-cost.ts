@@ -3,8 +3,8 @@
 // time the whole sync (discover, plan, apply, config file) on the runtime path and on the reload path.
 import type { ApplyMode } from '../../src/config.js';
 import { RuntimeApi } from '../../src/haproxy/runtime-api.js';
-import { planMembership } from '../../src/plan.js';
-import { RTMP_BACKEND, renderConfig } from '../../src/render.js';
+import { planMembership } from '../../src/core/plan.js';
+import { RTMP_BACKEND, renderConfig } from '../../src/render/render.js';
 import { renderSettingsFrom, TemplateSource } from '../../src/sync.js';
 import {
   bounded,

@@ -5,7 +5,7 @@
 // discovery with fullRefreshEvery: 1. Both measured, in the same run.
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { createEcsDiscovery } from '../../src/discovery/ecs.js';
-import { startEcsEmulator } from '../../src/emulator/ecs-emulator.js';
+import { startEcsEmulator } from '../../dev/emulator/ecs-emulator.js';
 import { bounded, fleetAddress, logger, median, ratio, yesNo, round, type BenchContext } from '../lib.js';
 
 const CREDENTIALS = { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench-secret' };

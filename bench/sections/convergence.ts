@@ -6,7 +6,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import type { ApplyMode } from '../../src/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { createEcsDiscovery } from '../../src/discovery/ecs.js';
-import { startEcsEmulator, type EcsEmulator } from '../../src/emulator/ecs-emulator.js';
+import { startEcsEmulator, type EcsEmulator } from '../../dev/emulator/ecs-emulator.js';
 import { greetingVia } from '../../test/helpers/tcp-backends.js';
 import {
   bounded,

@@ -3,7 +3,7 @@
  * stream lives here, so it is tested without AWS.
  */
 import type { Attachment, Task } from '@aws-sdk/client-ecs';
-import { canonicalAddress, isIpLiteral, serverNameForTask, sortServers, taskIdFromArn, type Server } from '../server.js';
+import { canonicalAddress, isIpLiteral, serverNameForTask, sortServers, taskIdFromArn, type Server } from '../model.js';
 import type { DiscoveryResult, SkippedTask } from './types.js';
 
 export type AddressMode = 'private' | 'public';

@@ -1,5 +1,5 @@
 import type { StaticServerSpec } from '../config.js';
-import { serverNameForAddress, sortServers } from '../server.js';
+import { serverNameForAddress, sortServers } from '../model.js';
 import type { Discovery } from './types.js';
 
 /** DISCOVERY=static: a fixed list from STATIC_SERVERS (already validated by loadConfig). */

@@ -1,4 +1,4 @@
-import type { Server } from '../server.js';
+import type { Server } from '../model.js';
 
 /** A task that could not become a Server, and why (logged as a warning, never fatal). */
 export interface SkippedTask {

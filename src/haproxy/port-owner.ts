@@ -4,7 +4,7 @@
 // Linux only (/proc); elsewhere nothing is found and HAProxy's own bind is the only check.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { canonicalAddress } from '../server.js';
+import { canonicalAddress } from '../model.js';
 
 export interface Listener {
   /** The process holding the listening socket, when /proc lets us see it. */

@@ -1,5 +1,5 @@
-import type { Server } from '../server.js';
-import { formatAddress } from '../server.js';
+import type { Server } from '../model.js';
+import { formatAddress } from '../model.js';
 import { CliCommandError, sendCliCommand } from './cli-socket.js';
 
 /** One server as a running HAProxy worker sees it. */

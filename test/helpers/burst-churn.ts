@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { loadConfig } from '../../src/config.js';
 import { startDaemon } from '../../src/daemon.js';
-import { startEcsEmulator } from '../../src/emulator/ecs-emulator.js';
+import { startEcsEmulator } from '../../dev/emulator/ecs-emulator.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { Cleanup } from './processes.js';
 import { tempDir, useEmulatorForAws, proxyEnv } from './fixtures.js';

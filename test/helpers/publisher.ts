@@ -1,7 +1,7 @@
 // An ffmpeg RTMP publisher, as a streamer (OBS, ffmpeg) would be: a synthetic test pattern in real
 // time (-re), kept cheap for a shared 2-core machine: 160x120 at 10 fps, Sorenson H.263 (flv1), no audio.
 import { spawn } from 'node:child_process';
-import type { RtmpServer } from '../../src/media/rtmp-server.js';
+import type { RtmpServer } from '../../dev/media/rtmp-server.js';
 import { within } from './processes.js';
 import { waitFor } from './wait.js';
 

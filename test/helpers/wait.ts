@@ -1,5 +1,5 @@
 // Bounded polling for tests: every wait has a deadline and says what it was waiting for.
-import { canConnect } from '../../src/media/rtmp-server.js';
+import { canConnect } from '../../dev/media/rtmp-server.js';
 import { inspect } from 'node:util';
 
 export interface WaitOptions {

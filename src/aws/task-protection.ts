@@ -24,9 +24,9 @@
  * Without the busy check two Proxies can double-book a Server anyway (see README, "Across Proxies").
  */
 import { ECSClient, UpdateTaskProtectionCommand } from '@aws-sdk/client-ecs';
-import { errorCode } from './discovery/ecs.js';
-import type { Logger } from './log.js';
-import type { BackendServer } from './sync.js';
+import { errorCode } from '../discovery/ecs.js';
+import type { Logger } from '../log.js';
+import type { BackendServer } from '../sync.js';
 
 /** UpdateTaskProtection takes at most 10 tasks per call. */
 export const PROTECTION_BATCH = 10;

@@ -1,6 +1,6 @@
 import ejs from 'ejs';
-import type { Server } from './server.js';
-import { formatAddress, isIpLiteral, isSafeServerName, isValidPort, sortServers } from './server.js';
+import type { Server } from '../model.js';
+import { formatAddress, isIpLiteral, isSafeServerName, isValidPort, sortServers } from '../model.js';
 
 /** A Server as the template sees it: `draining` Servers keep their live stream and take no new one. */
 export interface RenderedServer extends Server {

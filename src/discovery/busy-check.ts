@@ -1,6 +1,6 @@
-import type { BusyCheckConfig } from './config.js';
-import type { Logger } from './log.js';
-import { formatAddress, type Server } from './server.js';
+import type { BusyCheckConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { formatAddress, type Server } from '../model.js';
 
 const TIMEOUT_MS = 1500;
 const CONCURRENCY = 16;

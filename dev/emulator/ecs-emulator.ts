@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Task } from '@aws-sdk/client-ecs';
-import { silentLogger, type Logger } from '../log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 
 export type EcsAction = 'ListTasks' | 'DescribeTasks' | 'UpdateTaskProtection' | 'GetTaskProtection';
 export type ApiAction = EcsAction | 'DescribeNetworkInterfaces';

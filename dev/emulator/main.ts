@@ -1,7 +1,7 @@
 /**
  * ECS API emulator as a process, for docker compose and manual runs:
  *
- *   node dist/src/emulator/main.js
+ *   node dist/dev/emulator/main.js
  *
  * Environment:
  *   EMULATOR_HOST     listen address (default 0.0.0.0)
@@ -16,8 +16,8 @@
  * drive it with the admin API, e.g. `curl -XPOST localhost:4566/_emulator/tasks -d '{"address":"10.0.0.9"}'`.
  */
 import { pathToFileURL } from 'node:url';
-import { isIpLiteral } from '../server.js';
-import { createLogger } from '../log.js';
+import { isIpLiteral } from '../../src/model.js';
+import { createLogger } from '../../src/log.js';
 import { startEcsEmulator } from './ecs-emulator.js';
 
 export const DEFAULT_EMULATOR_PORT = 4566;

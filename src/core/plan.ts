@@ -1,6 +1,6 @@
-import type { RuntimeServer } from './haproxy/runtime-api.js';
-import type { RenderedServer } from './render.js';
-import { sortServers, type Server } from './server.js';
+import type { RuntimeServer } from '../haproxy/runtime-api.js';
+import type { RenderedServer } from '../render/render.js';
+import { sortServers, type Server } from '../model.js';
 
 /** Why a Server that is in the fleet takes no new stream for now. */
 export type HoldReason = 'busy-in-old-worker' | 'busy-elsewhere' | 'address-busy';

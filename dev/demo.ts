@@ -39,15 +39,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ConfigErrors, DEFAULT_HAPROXY_BIN, loadConfig, type Config } from './config.js';
+import { ConfigErrors, DEFAULT_HAPROXY_BIN, loadConfig, type Config } from '../src/config.js';
 import { startEcsEmulator, type EcsEmulator } from './emulator/ecs-emulator.js';
-import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
+import { RuntimeApi, type RuntimeServer } from '../src/haproxy/runtime-api.js';
 import { resolveExecutable, startRtmpServers, type RtmpServer } from './media/rtmp-server.js';
-import { RTMP_BACKEND } from './render.js';
+import { RTMP_BACKEND } from '../src/render/render.js';
 
 const CLUSTER = 'demo';
 const SERVICE = 'rtmp-server';
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.js');
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 /** How long the Proxy may take to come up with every Server UP before the demo gives up. */
 const READY_TIMEOUT_MS = 30_000;
 const POLL_MS = 1000;
