@@ -16,17 +16,30 @@
 
 FROM node:26.13.0-trixie-slim AS node
 
-# ---- build: compile the TypeScript, then keep only the production dependencies ----
+# ---- build: compile the TypeScript (the daemon, and dev/ for the emulator stage), then keep only the production dependencies ----
 FROM node AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY dev ./dev
 RUN npx --no-install tsc -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund
 
-# ---- runtime ----
+# ---- emulator: the ECS API emulator `docker compose up` runs in place of ECS. Development only: a
+# separate target (docker-compose.yml builds it with `target: emulator`), never in the production image.
+FROM node AS emulator
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/dev/emulator ./dist/dev/emulator
+USER node
+EXPOSE 4566
+ENTRYPOINT ["node", "/app/dist/dev/emulator/main.js"]
+
+# ---- runtime: the production image (the default target); the daemon only, no development tooling ----
 FROM haproxy:3.0.26-trixie AS runtime
 USER root
 # tini: a real init as PID 1 that reaps HAProxy's daemonized master and forwards signals to the daemon.

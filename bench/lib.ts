@@ -7,13 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_HAPROXY_BIN, loadConfig, PACKAGE_ROOT, type ApplyMode, type Config } from '../src/config.js';
-import { createHaproxyProcess } from '../src/daemon.js';
+import { HaproxyDriver } from '../src/haproxy/driver.js';
 import type { Discovery } from '../src/discovery/types.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
 import { limitsFor } from '../src/render/render.js';
 import { createLogger, silentLogger, type Logger } from '../src/log.js';
 import { serverNameForAddress, type Server } from '../src/model.js';
-import { Syncer, type SyncOutcome } from '../src/sync.js';
+import { createSyncer, type Syncer } from '../src/sync.js';
+import type { SyncOutcome } from '../src/model.js';
 import { countProcesses } from '../test/helpers/processes.js';
 
 /** Silent unless BENCH_LOG names a pino level (debugging a bench). */
@@ -114,7 +115,7 @@ export async function createProxy(opts: ProxyOptions): Promise<Proxy> {
     ...(fit && { HAPROXY_TEMPLATE: fit.path }),
     ...opts.env,
   });
-  const haproxy = createHaproxyProcess(config, logger);
+  const haproxy = HaproxyDriver.fromConfig(config, logger).process;
   return {
     dir,
     config,
@@ -132,7 +133,7 @@ export async function createProxy(opts: ProxyOptions): Promise<Proxy> {
 }
 
 export function syncerFor(proxy: Proxy, discovery: Discovery): Syncer {
-  return new Syncer({ config: proxy.config, discovery, haproxy: proxy.haproxy, logger });
+  return createSyncer(proxy.config, logger, discovery);
 }
 
 export type OkOutcome = Extract<SyncOutcome, { ok: true }>;

@@ -5,10 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { loadConfig } from '../src/config.js';
-import { createHaproxyProcess } from '../src/daemon.js';
+import { HaproxyDriver } from '../src/haproxy/driver.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
 import { silentLogger } from '../src/log.js';
-import { Syncer } from '../src/sync.js';
+import { createSyncer } from '../src/sync.js';
 
 interface ProbeSettings {
   env: Record<string, string>;
@@ -40,8 +40,8 @@ async function main(): Promise<void> {
     maxAttempts: 1,
   });
   const discovery = createEcsDiscovery({ cluster: config.ecsCluster!, serverPort: config.serverPort, addressMode: 'private', ecs, logger });
-  const haproxy = createHaproxyProcess(config, logger);
-  const syncer = new Syncer({ config, discovery, haproxy, logger });
+  const haproxy = HaproxyDriver.fromConfig(config, logger).process;
+  const syncer = createSyncer(config, logger, discovery);
   try {
     const s0 = performance.now();
     const first = await syncer.sync();

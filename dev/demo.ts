@@ -38,12 +38,14 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ConfigErrors, DEFAULT_HAPROXY_BIN, loadConfig, type Config } from '../src/config.js';
 import { startEcsEmulator, type EcsEmulator } from './emulator/ecs-emulator.js';
-import { RuntimeApi, type RuntimeServer } from '../src/haproxy/runtime-api.js';
+import { HaproxyDriver } from '../src/haproxy/driver.js';
+import { silentLogger } from '../src/log.js';
+import { formatAddress as hostPort, type RuntimeServer } from '../src/model.js';
 import { resolveExecutable, startRtmpServers, type RtmpServer } from './media/rtmp-server.js';
-import { RTMP_BACKEND } from '../src/render/render.js';
 
 const CLUSTER = 'demo';
 const SERVICE = 'rtmp-server';
@@ -172,7 +174,6 @@ export function proxyStatus(status: string): string {
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const clock = () => new Date().toTimeString().slice(0, 8);
-const hostPort = (address: string, port: number) => (net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`);
 
 /** Is address:port free to listen on? Resolves with the error code when it is not. */
 function portTaken(address: string, port: number): Promise<string | undefined> {
@@ -194,17 +195,7 @@ function httpStatus(url: string, timeoutMs: number): Promise<number> {
   });
 }
 
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
+/** The HAProxy master's pid, read synchronously: for the 'exit' safety net, which cannot await. */
 function readPid(file: string): number | undefined {
   try {
     const pid = Number(readFileSync(file, 'utf8').trim().split(/\s+/)[0]);
@@ -342,7 +333,7 @@ class Demo {
 
   private async waitUntilReady(config: Config): Promise<void> {
     const healthUrl = `http://${hostPort(config.bindAddress, config.healthPort)}/`;
-    const runtime = new RuntimeApi(config.haproxySocket, '', 2000);
+    const haproxy = HaproxyDriver.fromConfig(config, silentLogger(), { timeoutMs: 2000 });
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let last = 'nothing checked yet';
     while (Date.now() < deadline) {
@@ -356,7 +347,7 @@ class Demo {
         if (status !== 200) {
           last = `health page ${healthUrl} answered ${status}`;
         } else {
-          const up = (await runtime.servers(RTMP_BACKEND)).filter((s) => s.status.startsWith('UP')).length;
+          const up = (await haproxy.backend()).servers.filter((s) => s.status.startsWith('UP')).length;
           if (up >= this.settings.servers) {
             this.ready = true;
             return;
@@ -444,7 +435,7 @@ class Demo {
     const tasks = this.emulator!.tasks();
     let running: RuntimeServer[] | undefined;
     try {
-      running = await new RuntimeApi(config.haproxySocket, '', 2000).servers(RTMP_BACKEND);
+      running = (await HaproxyDriver.fromConfig(config, silentLogger(), { timeoutMs: 2000 }).backend()).servers;
     } catch {
       running = undefined;
     }
@@ -511,13 +502,9 @@ class Demo {
     await this.waitHaproxyGone(this.forced ? 2000 : 5000);
   }
 
+  /** SIGTERM, then SIGKILL after `ms`. */
   private async waitHaproxyGone(ms: number): Promise<void> {
-    const pidfile = this.config && readPid(this.config.haproxyPidfile);
-    if (pidfile === undefined || !alive(pidfile)) return;
-    this.killHaproxy('SIGTERM');
-    const deadline = Date.now() + ms;
-    while (alive(pidfile) && Date.now() < deadline) await delay(50);
-    if (alive(pidfile)) this.killHaproxy('SIGKILL');
+    if (this.config) await HaproxyDriver.fromConfig(this.config, silentLogger(), { timeoutMs: ms }).process.stop();
   }
 
   private killHaproxy(signal: NodeJS.Signals): void {

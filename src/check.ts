@@ -12,10 +12,10 @@ import { ConfigError, ConfigErrors, loadConfig, type Config } from './config.js'
 import { ensureHealthMap } from './haproxy/health-state.js';
 import { ConfigValidationError, HaproxyProcess } from './haproxy/process.js';
 import { maxconnUnderBursts, parseVersion, parseVersionOutput, supportsRuntimeServers } from './haproxy/version.js';
-import { chooseLogFormat, silentLogger } from './log.js';
-import { compileTemplate, renderConfig, TemplateError, type RenderedServer } from './render/render.js';
-import { serverNameForAddress } from './model.js';
-import { renderSettingsFrom } from './sync.js';
+import { chooseLogFormat, silentLogger, type LogFormat } from './log.js';
+import { serverNameForAddress, type RenderedServer } from './model.js';
+import { compileTemplate, renderConfig, TemplateError } from './render/render.js';
+import { renderSettingsFrom } from './render/template.js';
 
 export interface CheckResult {
   name: string;
@@ -49,7 +49,7 @@ export function formatCheckReport(report: CheckReport): string {
 }
 
 /** Every setting, or every bad one: loadConfig() plus LOG_FORMAT (read by the logger, not config.ts). */
-export function checkEnvironment(env: Env): { config?: Config; errors: ConfigError[] } {
+export function checkEnvironment(env: Env, opts: { isTTY?: boolean } = {}): { config?: Config; logFormat?: LogFormat; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
   let config: Config | undefined;
   try {
@@ -58,13 +58,14 @@ export function checkEnvironment(env: Env): { config?: Config; errors: ConfigErr
     if (!(e instanceof ConfigErrors)) throw e;
     errors.push(...e.errors);
   }
+  let logFormat: LogFormat | undefined;
   try {
-    chooseLogFormat({ isTTY: false, env });
+    logFormat = chooseLogFormat({ isTTY: opts.isTTY ?? false, env });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     errors.push(e);
   }
-  return errors.length === 0 ? { config: config!, errors } : { errors };
+  return errors.length === 0 ? { config: config!, logFormat: logFormat!, errors } : { errors };
 }
 
 /**

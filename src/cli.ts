@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { runChecks, formatCheckReport } from './check.js';
-import { ConfigError, ConfigErrors, loadConfig, type Config } from './config.js';
+import { checkEnvironment, formatCheckReport, runChecks } from './check.js';
+import { startDaemon } from './daemon.js';
 import { createDiscovery } from './discovery/index.js';
-import { createHaproxyProcess, startDaemon } from './daemon.js';
-import { chooseLogFormat, createLogger, type LogFormat } from './log.js';
+import { HaproxyDriver } from './haproxy/driver.js';
+import { createLogger } from './log.js';
+import { ConfigRenderer, renderSettingsFrom } from './render/template.js';
 import { formatStatus, readStatus, StatusUnavailableError } from './status.js';
-import { Syncer } from './sync.js';
+import { createSyncer } from './sync.js';
 
 const USAGE = `rtmp-proxy: keeps HAProxy routing RTMP streams to the running ECS Server tasks, one stream per Server.
 
@@ -100,21 +101,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // Every bad setting at once: config.ts's variables and LOG_FORMAT (the logger's own).
-  let config: Config | undefined;
-  let logFormat: LogFormat | undefined;
-  const errors: ConfigError[] = [];
-  try {
-    config = loadConfig(process.env);
-  } catch (e) {
-    if (!(e instanceof ConfigErrors)) throw e;
-    errors.push(...e.errors);
-  }
-  try {
-    logFormat = chooseLogFormat({ isTTY: process.stdout.isTTY, env: process.env });
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    errors.push(e);
-  }
+  const { config, logFormat, errors } = checkEnvironment(process.env, { isTTY: process.stdout.isTTY });
   if (config === undefined || logFormat === undefined) {
     process.stderr.write(`rtmp-proxy: invalid configuration:\n${errors.map((x) => `  ${x.message}`).join('\n')}\n`);
     return 2;
@@ -135,9 +122,11 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger(config.logLevel, undefined, logFormat);
 
   if (command === 'render') {
-    const syncer = new Syncer({ config, discovery: createDiscovery(config, logger), haproxy: createHaproxyProcess(config, logger), logger });
     try {
-      process.stdout.write(await syncer.render());
+      const { servers } = await createDiscovery(config, logger).discover();
+      const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
+      await renderer.load();
+      process.stdout.write(renderer.render(servers.map((s) => ({ ...s, draining: false }))));
       return 0;
     } catch (e) {
       logger.error({ err: (e as Error).message, code: (e as { code?: string }).code }, 'render failed');
@@ -146,13 +135,12 @@ async function main(argv: string[]): Promise<number> {
   }
 
   if (command === 'once') {
-    const syncer = new Syncer({ config, discovery: createDiscovery(config, logger), haproxy: createHaproxyProcess(config, logger), logger });
-    const outcome = await syncer.sync();
+    const outcome = await createSyncer(config, logger, createDiscovery(config, logger)).sync();
     return outcome.ok ? 0 : 1;
   }
 
   // run: refuse to start beside another process on our ports (a leftover HAProxy would share streamers).
-  const haproxy = createHaproxyProcess(config, logger);
+  const haproxy = HaproxyDriver.fromConfig(config, logger).process;
   if ((await haproxy.runningPid()) === undefined) {
     const taken = await haproxy.takenPorts();
     if (taken.length > 0) {

@@ -1,19 +1,19 @@
 import cron from 'node-cron';
+import { createTaskProtector } from './aws/task-protection.js';
 import type { Config } from './config.js';
 import { createDiscovery } from './discovery/index.js';
 import type { Discovery } from './discovery/types.js';
-import { ensureHealthMap } from './haproxy/health-state.js';
-import { HaproxyProcess } from './haproxy/process.js';
-import { RuntimeApi } from './haproxy/runtime-api.js';
+import { HaproxyDriver } from './haproxy/driver.js';
+import type { HaproxyProcess } from './haproxy/process.js';
 import { maxconnUnderBursts, parseVersion } from './haproxy/version.js';
-import { RTMP_FRONTEND } from './render/render.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { createTaskProtector } from './aws/task-protection.js';
-import { Syncer, type SyncOutcome } from './sync.js';
+import { backendServers, type SyncOutcome } from './model.js';
+import { createSyncer, type Syncer } from './sync.js';
 
 export interface Daemon {
   readonly syncer: Syncer;
+  readonly driver: HaproxyDriver;
   readonly haproxy: HaproxyProcess;
   readonly metrics: Metrics;
   /** A sync now, outside the schedule, observed like a scheduled one (metrics). */
@@ -24,30 +24,18 @@ export interface Daemon {
   stop(opts?: { stopHaproxy?: boolean }): Promise<void>;
 }
 
-export function createHaproxyProcess(config: Config, logger: Logger): HaproxyProcess {
-  return new HaproxyProcess({
-    bin: config.haproxyBin,
-    configPath: config.haproxyConfig,
-    pidfile: config.haproxyPidfile,
-    masterSocket: config.haproxyMasterSocket,
-    logger,
-    listeners: [
-      { variable: 'RTMP_PORT', address: config.bindAddress, port: config.rtmpPort },
-      { variable: 'HEALTH_PORT', address: config.bindAddress, port: config.healthPort },
-      ...(config.haproxyMetricsPort !== undefined ? [{ variable: 'HAPROXY_METRICS_PORT', address: config.bindAddress, port: config.haproxyMetricsPort }] : []),
-    ],
-  });
-}
-
 /** Syncs once now, then on SYNC_SCHEDULE; node-cron skips a tick while a sync still runs. */
 export function startDaemon(config: Config, logger: Logger, discovery: Discovery = createDiscovery(config, logger)): Daemon {
-  const haproxy = createHaproxyProcess(config, logger);
-  const runtime = new RuntimeApi(config.haproxySocket);
-  const syncer = new Syncer({ config, discovery, haproxy, logger });
+  const driver = HaproxyDriver.fromConfig(config, logger);
+  const syncer = createSyncer(config, logger, discovery, { driver });
   const protector = config.taskProtection
     ? createTaskProtector({ cluster: config.ecsCluster!, minutes: config.protectionMinutes, logger })
     : undefined;
-  const metrics = new Metrics({ backend: () => syncer.backendState(), configPath: config.haproxyConfig, logger });
+  const backend = async () => {
+    const { servers, sessionsInOldWorkers } = await driver.backend();
+    return backendServers(servers, sessionsInOldWorkers, syncer.lastKnownGood);
+  };
+  const metrics = new Metrics({ backend, configPath: config.haproxyConfig, logger });
   /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
   const observed = async (outcome: SyncOutcome) => {
     await metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
@@ -57,10 +45,10 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
   };
   const syncAndObserve = async () => observed(await syncer.sync());
   // Until this daemon's first successful sync the health page answers 503 (the Syncer turns it to 200).
-  const firstSync = ensureHealthMap(config.haproxyHealthMap, 'down').then(async () => {
-    if ((await haproxy.runningPid()) !== undefined) await syncer.setHealth('down').catch(() => undefined);
-    return syncAndObserve();
-  });
+  const firstSync = syncer
+    .setHealth('down')
+    .catch((e) => logger.warn({ err: (e as Error).message }, 'could not set the health page to 503 before the first sync'))
+    .then(syncAndObserve);
   const metricsServer =
     config.metricsPort === undefined
       ? Promise.resolve(undefined)
@@ -77,7 +65,7 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
   const task = cron.schedule(config.syncSchedule, syncAndObserve, { noOverlap: true, name: 'sync' });
   task.on('execution:overlap', () => logger.warn('previous sync still running; skipping this tick'));
   logger.info({ schedule: config.syncSchedule, discovery: config.discovery, applyMode: config.applyMode }, 'rtmp-proxy started');
-  void warnOnAffectedVersion(haproxy, logger);
+  void warnOnAffectedVersion(driver.process, logger);
 
   let stopping: Promise<void> | undefined;
   const stop = (opts: { stopHaproxy?: boolean } = {}) =>
@@ -97,14 +85,14 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
       await firstSync.catch(() => undefined);
       await syncer.whenIdle();
       if (opts.stopHaproxy) {
-        const live = await waitForStreamsToEnd(haproxy, runtime, deadline);
+        const live = await driver.waitForStreamsToEnd(deadline);
         if (live > 0) logger.warn({ streams: live, graceSeconds: config.shutdownGraceSeconds }, 'streams outlasted SHUTDOWN_GRACE_SECONDS: stopping HAProxy cuts them');
-        await haproxy.stop({ graceMs: Math.max(0, deadline - Date.now()) });
+        await driver.process.stop({ graceMs: Math.max(0, deadline - Date.now()) });
       }
       await (await metricsServer)?.close();
       logger.info('rtmp-proxy stopped');
     })());
-  return { syncer, haproxy, metrics, firstSync, stop, syncNow: syncAndObserve };
+  return { syncer, driver, haproxy: driver.process, metrics, firstSync, stop, syncNow: syncAndObserve };
 }
 
 /** Says once, at start-up, when this HAProxy cannot keep maxconn 1 under bursts. */
@@ -115,19 +103,4 @@ async function warnOnAffectedVersion(haproxy: HaproxyProcess, logger: Logger): P
   const verdict = maxconnUnderBursts(version);
   if (verdict.holds) logger.info({ haproxyVersion: version.text }, 'haproxy version');
   else logger.warn({ haproxyVersion: version.text, fixedIn: verdict.fixedIn }, verdict.reason);
-}
-
-/** Streams still flowing (current worker plus old ones) once they all ended or the deadline passed. */
-async function waitForStreamsToEnd(haproxy: HaproxyProcess, runtime: RuntimeApi, deadline: number): Promise<number> {
-  for (;;) {
-    let live: number;
-    try {
-      const { oldWorkerPids } = await haproxy.masterStatus();
-      live = (await runtime.frontendSessions(RTMP_FRONTEND)) + oldWorkerPids.length;
-    } catch {
-      return 0; // HAProxy is not answering: nothing left to wait for
-    }
-    if (live === 0 || Date.now() >= deadline) return live;
-    await new Promise((r) => setTimeout(r, Math.min(500, Math.max(1, deadline - Date.now()))));
-  }
 }

@@ -1,9 +1,8 @@
 #!/bin/sh
 # rtmp-proxy container entrypoint. It also runs outside Docker, from a checkout after `npm run build`:
 #
-#   sh src/entrypoint.sh [run|once|render|--help]  the daemon (dist/src/cli.js); no argument = run
+#   sh src/entrypoint.sh [run|once|render|status|check|--help]  the daemon's CLI (dist/src/cli.js); no argument = run
 #   sh src/entrypoint.sh healthcheck               exit 0 when the health page answers 200
-#   sh src/entrypoint.sh emulator                  the ECS API emulator (docker compose)
 #   sh src/entrypoint.sh <any other command>       runs that command (e.g. sh, for a look inside)
 #
 # In the image, tini is PID 1: it reaps HAProxy's daemonized master once it exits and forwards
@@ -63,7 +62,7 @@ case "$command" in
     preflight
     exec "$node_bin" "$app_dir/dist/src/cli.js" "$command" "$@"
     ;;
-  render | help | --help | -h)
+  render | status | check | help | --help | -h)
     exec "$node_bin" "$app_dir/dist/src/cli.js" "$command" "$@"
     ;;
   healthcheck)
@@ -76,9 +75,6 @@ case "$command" in
         (r) => { if (r.status !== 200) console.error(`health page ${process.argv[1]} answered ${r.status}`); process.exit(r.status === 200 ? 0 : 1); },
         (e) => { console.error(`health page ${process.argv[1]}: ${e.cause?.code ?? e.message}`); process.exit(1); });
     ' "$url"
-    ;;
-  emulator)
-    exec "$node_bin" "$app_dir/dist/src/emulator/main.js" "$@"
     ;;
   *)
     exec "$command" "$@"

@@ -57,3 +57,28 @@ function safeChoice(): LogFormat {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * Failures that repeat, logged so that a long outage is a few clear lines, not a flood: the first
+ * failure of a kind is an error, every 10th of that kind a warning, the others debug. `recovered()`
+ * ends the streak with one info line.
+ */
+export class FailureLog {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly logger: Logger) {}
+
+  failed(kind: string, fields: Record<string, unknown>, message: string): void {
+    const n = (this.counts.get(kind) ?? 0) + 1;
+    this.counts.set(kind, n);
+    if (n === 1) this.logger.error(fields, message);
+    else if (n % 10 === 0) this.logger.warn({ ...fields, times: n }, `${message} (still failing)`);
+    else this.logger.debug(fields, message);
+  }
+
+  /** After a success: says once what had been failing (failures by kind), then starts afresh. */
+  recovered(message: string): void {
+    if (this.counts.size === 0) return;
+    this.logger.info({ failures: Object.fromEntries(this.counts) }, message);
+    this.counts.clear();
+  }
+}

@@ -3,15 +3,9 @@ import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { readConfigFile } from './haproxy/config-file.js';
 import type { Logger } from './log.js';
-import { formatAddress } from './model.js';
-import type { BackendServer, SyncOutcome } from './sync.js';
+import { formatAddress, isFree, type BackendServer, type SyncOutcome } from './model.js';
 
 const PREFIX = 'rtmp_proxy_';
-
-/** A Server that can take a stream now: up, in rotation, carrying none. */
-export function isFree(s: BackendServer): boolean {
-  return s.streams === 0 && !s.maintenance && s.status.startsWith('UP');
-}
 
 /**
  * The daemon's Prometheus metrics. Sync counters come from each sync's outcome; busy and free Servers
@@ -48,7 +42,7 @@ export class Metrics {
         },
       });
     backendGauge('servers_busy', 'Servers carrying a stream through this Proxy (HAProxy stats, old workers included)', (s) => s.filter((x) => x.streams > 0).length);
-    backendGauge('servers_free', 'Servers that can take a stream now: up, in rotation, idle', (s) => s.filter(isFree).length);
+    backendGauge('servers_free', 'Servers that can take a stream now: in rotation, routable (up or unchecked), idle', (s) => s.filter(isFree).length);
     backendGauge('servers_in_maintenance', 'Servers draining or held out of rotation', (s) => s.filter((x) => x.maintenance).length);
     backendGauge('streams', 'Streams flowing through this Proxy', (s) => s.reduce((n, x) => n + x.streams, 0));
     this.syncs = new Counter({ name: `${PREFIX}syncs_total`, help: 'Syncs by result: ok, or the stage that failed (backoff: skipped while backing off)', labelNames: ['result'], registers });
@@ -87,7 +81,7 @@ export class Metrics {
     this.lastSuccess.set(Date.now() / 1000);
     this.duration.observe(outcome.durationMs / 1000);
     if (outcome.action === 'started' || outcome.action === 'reloaded') this.haproxyActions.inc({ action: outcome.action });
-    for (const [change, names] of Object.entries(outcome.changes ?? {})) if (names.length > 0) this.runtimeChanges.inc({ change }, names.length);
+    for (const [change, names] of Object.entries(outcome.changes ?? {}) as Array<[string, string[]]>) if (names.length > 0) this.runtimeChanges.inc({ change }, names.length);
   }
 
   /** Serves GET /metrics on address:port; resolves once listening. */

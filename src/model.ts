@@ -1,4 +1,12 @@
+/**
+ * The shared model: what a Server is, how HAProxy sees one, what a sync did, and the names the daemon
+ * and the template agree on. Data and small pure helpers only.
+ */
 import { isIP } from 'node:net';
+
+/** The backend the Runtime API changes, and the frontend whose streams a shutdown waits for: the template must keep these names. */
+export const RTMP_BACKEND = 'bk_rtmp';
+export const RTMP_FRONTEND = 'ft_rtmp';
 
 /** One media Server the Proxy may route a stream to: pure data, produced by discovery. */
 export interface Server {
@@ -59,3 +67,126 @@ export function formatAddress(address: string, port: number): string {
 export function sortServers(servers: readonly Server[]): Server[] {
   return [...servers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
+
+/** A Server as the template sees it: `draining` Servers keep their live stream and take no new one. */
+export interface RenderedServer extends Server {
+  draining: boolean;
+}
+
+/** One server as a running HAProxy worker sees it. */
+export interface RuntimeServer {
+  name: string;
+  address: string;
+  port: number;
+  /** Connections attached now (a live stream is one). */
+  sessions: number;
+  /** In maintenance (disabled): takes no new connection, keeps the live one. */
+  maintenance: boolean;
+  /** HAProxy's status column: UP, DOWN, MAINT, DRAIN, no check… */
+  status: string;
+}
+
+/** One Server of the backend as HAProxy runs it after a sync, with every stream it carries. */
+export interface BackendServer {
+  name: string;
+  address: string;
+  port: number;
+  /** ECS task ARN, when the Server came from ECS and is still in the fleet. */
+  taskArn?: string;
+  /** Streams on it: the current worker's plus those old workers still carry. */
+  streams: number;
+  /** Taking no new stream: draining, held, or out of the fleet. */
+  maintenance: boolean;
+  /** HAProxy's status column (UP, DOWN, MAINT, …). */
+  status: string;
+}
+
+/** HAProxy routes to a server in this state: its health check passes, or it has none. */
+export function isRoutableStatus(status: string): boolean {
+  return /^(UP|no check)/.test(status);
+}
+
+/** A Server that takes the next streamer: in rotation, routable, carrying no stream in any worker. */
+export function isFree(s: Pick<BackendServer, 'streams' | 'maintenance' | 'status'>): boolean {
+  return s.streams === 0 && !s.maintenance && isRoutableStatus(s.status);
+}
+
+/** The backend with every stream on each Server (old workers' included) and the task each one is. */
+export function backendServers(
+  running: readonly RuntimeServer[],
+  sessionsInOldWorkers: ReadonlyMap<string, number>,
+  fleet: readonly Server[],
+): BackendServer[] {
+  const taskArns = new Map(fleet.flatMap((s) => (s.taskArn ? [[s.name, s.taskArn] as const] : [])));
+  return running.map((r) => {
+    const taskArn = taskArns.get(r.name);
+    return {
+      name: r.name,
+      address: r.address,
+      port: r.port,
+      ...(taskArn && { taskArn }),
+      streams: r.sessions + (sessionsInOldWorkers.get(r.name) ?? 0),
+      maintenance: r.maintenance,
+      status: r.status,
+    };
+  });
+}
+
+/** What the health frontend answers: 200 with the static page (`up`) or 503 (`down`). */
+export type HealthState = 'up' | 'down';
+
+/** What a sync did to HAProxy: nothing, started it, reloaded it, or changed it through the Runtime API. */
+export type SyncAction = 'none' | 'started' | 'reloaded' | 'runtime';
+/** Where a sync failed; `backoff`: discovery was left alone this tick after earlier failures. */
+export type SyncStage = 'backoff' | 'discovery' | 'render' | 'validate' | 'apply';
+/** Why a Server that is in the fleet takes no new stream for now. */
+export type HoldReason = 'busy-in-old-worker' | 'busy-elsewhere' | 'address-busy';
+
+/** Runtime API changes a sync made, by kind (server names). */
+export interface RuntimeChanges {
+  added: string[];
+  enabled: string[];
+  disabled: string[];
+  deleted: string[];
+  cut: string[];
+}
+
+/** A sudden drop of the fleet, held back until the next successful sync confirms it. */
+export interface DropHeld {
+  from: number;
+  to: number;
+  maxDropPercent: number;
+}
+
+export interface SyncSuccess {
+  ok: true;
+  /** Servers in the fleet this sync applied. */
+  servers: number;
+  added: string[];
+  removed: string[];
+  durationMs: number;
+  action: SyncAction;
+  /** Why HAProxy was started or reloaded. */
+  reason?: string;
+  changes?: RuntimeChanges;
+  /** Removed Servers still carrying a stream. */
+  draining?: string[];
+  /** Servers in the fleet held out of rotation, and why. */
+  held?: Array<{ name: string; reason: HoldReason }>;
+  dropHeld?: DropHeld;
+  /** The backend as HAProxy runs it after the sync, when it could be read. */
+  backend?: BackendServer[];
+}
+
+export interface SyncFailure {
+  ok: false;
+  stage: SyncStage;
+  error: Error;
+  /** The AWS (or socket) error code, when there is one. */
+  code?: string;
+  durationMs: number;
+  consecutiveFailures: number;
+  retryInMs?: number;
+}
+
+export type SyncOutcome = SyncSuccess | SyncFailure;

@@ -1,54 +1,10 @@
-// `rtmp-proxy status`: the backend as HAProxy runs it, at a glance. Pure parsing and formatting,
-// plus one thin reader that asks the admin socket and the master CLI.
+// `rtmp-proxy status`: the backend as HAProxy runs it, at a glance. Pure parsing and formatting of
+// what the HAProxy driver reads from every worker.
 import type { Config } from './config.js';
-import { HaproxyProcess, type MasterStatus } from './haproxy/process.js';
-import { RuntimeApi, type RuntimeServer } from './haproxy/runtime-api.js';
+import { HaproxyDriver, type WorkerView } from './haproxy/driver.js';
+import type { MasterStatus } from './haproxy/process.js';
 import { silentLogger } from './log.js';
-import { RTMP_BACKEND } from './render/render.js';
-import { formatAddress } from './model.js';
-
-/** One session from HAProxy's `show sess`, reduced to what status needs. */
-export interface SessionInfo {
-  /** Backend name, or undefined (`<NONE>`: the CLI's own session, say). */
-  backend: string | undefined;
-  /** Server name, or undefined while the session waits in the queue (`<none>`). */
-  server: string | undefined;
-  /** The client's address (the streamer), as HAProxy prints it. */
-  source: string;
-  /** Age in seconds. HAProxy prints at most two units (`59m59s`, `2h15m`, `3d4h`): exact below an hour. */
-  ageSeconds: number | undefined;
-  /** The age as HAProxy printed it. */
-  age: string;
-}
-
-/** HAProxy's human-readable duration (`42s`, `5m3s`, `2h15m`, `3d4h`) → seconds; undefined for `?` or garbage. */
-export function parseHaproxyAge(text: string): number | undefined {
-  if (!/^(\d+[dhms])+$/.test(text)) return undefined;
-  const unit: Record<string, number> = { d: 86_400, h: 3_600, m: 60, s: 1 };
-  let total = 0;
-  for (const [, n, u] of text.matchAll(/(\d+)([dhms])/g)) total += Number(n) * unit[u!]!;
-  return total;
-}
-
-/** `show sess` (one line per session: `0x…: proto=tcpv4 src=… fe=… be=… srv=… … age=…`) → sessions. */
-export function parseShowSess(answer: string): SessionInfo[] {
-  const sessions: SessionInfo[] = [];
-  for (const line of answer.split('\n')) {
-    if (!/^0x[0-9a-f]+:/i.test(line)) continue;
-    const field = (key: string) => new RegExp(`\\s${key}=(\\S*)`).exec(line)?.[1];
-    const named = (v: string | undefined) => (v === undefined || v === '' || v.toLowerCase() === '<none>' ? undefined : v);
-    const age = field('age') ?? '?';
-    sessions.push({ backend: named(field('be')), server: named(field('srv')), source: field('src') ?? '?', ageSeconds: parseHaproxyAge(age), age });
-  }
-  return sessions;
-}
-
-/** What one worker told us: its servers (`show stat`) and sessions (`show sess`). */
-export interface WorkerSnapshot {
-  pid: number | undefined;
-  servers: RuntimeServer[];
-  sessions: SessionInfo[];
-}
+import { formatAddress, isFree, isRoutableStatus, RTMP_BACKEND, type RuntimeServer } from './model.js';
 
 /** One stream on a Server, in whichever worker carries it. */
 export interface StreamInfo {
@@ -111,14 +67,10 @@ export interface StatusInput {
   masterPid: number | undefined;
   master: MasterStatus | undefined;
   masterError?: string;
-  current: WorkerSnapshot;
-  old: WorkerSnapshot[];
+  current: WorkerView;
+  old: WorkerView[];
   unreachableWorkers?: number[];
   backend?: string;
-}
-
-function isUp(status: string): boolean {
-  return /^(UP|no check)/.test(status);
 }
 
 /** The status report from what the workers said. Pure. */
@@ -128,7 +80,7 @@ export function buildStatus(input: StatusInput): StatusReport {
   const streamsOf = new Map<string, StreamInfo[]>();
   const oldAddress = new Map<string, RuntimeServer>();
   let queued = 0;
-  const collect = (w: WorkerSnapshot, oldWorker: boolean) => {
+  const collect = (w: WorkerView, oldWorker: boolean) => {
     for (const s of w.sessions) {
       if (s.backend !== backend) continue;
       if (s.server === undefined) {
@@ -158,14 +110,14 @@ export function buildStatus(input: StatusInput): StatusReport {
     const currentStreams = Math.max(sessions, streamList.filter((s) => !s.oldWorker).length);
     const streams = currentStreams + streamList.filter((s) => s.oldWorker).length;
     const oldest = streamList[0];
-    const free = inCurrent && !maintenance && isUp(status) && streams === 0;
+    const free = inCurrent && isFree({ streams, maintenance, status });
     const use: ServerUse = !inCurrent
       ? 'old-worker-only'
       : streams > 0
         ? 'streaming'
         : maintenance
           ? 'maintenance'
-          : isUp(status)
+          : isRoutableStatus(status)
             ? 'free'
             : 'down';
     return {
@@ -301,53 +253,17 @@ export class StatusUnavailableError extends Error {
   }
 }
 
-async function snapshot(api: RuntimeApi, pid: number | undefined): Promise<WorkerSnapshot> {
-  const servers = await api.servers(RTMP_BACKEND);
-  const sessions = parseShowSess(await api.command('show sess'));
-  return { pid, servers, sessions };
-}
-
 /**
- * Reads the running HAProxy: the master (pidfile, master CLI `show proc`), the current worker through
- * the admin socket (or the master CLI when the socket does not answer), and every old worker through
- * the master CLI. Changes nothing. Throws StatusUnavailableError when no worker can be reached.
+ * Reads the running HAProxy through its driver: the master, the current worker (admin socket, or the
+ * master CLI when that does not answer) and every old worker. Changes nothing. Throws
+ * StatusUnavailableError when no worker can be reached.
  */
 export async function readStatus(config: Config, opts: { timeoutMs?: number; now?: () => Date } = {}): Promise<StatusReport> {
-  const timeoutMs = opts.timeoutMs ?? 5000;
-  const haproxy = new HaproxyProcess({
-    bin: config.haproxyBin,
-    configPath: config.haproxyConfig,
-    pidfile: config.haproxyPidfile,
-    masterSocket: config.haproxyMasterSocket,
-    logger: silentLogger(),
-    timeoutMs,
-  });
-  const masterPid = await haproxy.runningPid();
-  let master: MasterStatus | undefined;
-  let masterError: string | undefined;
-  try {
-    master = await haproxy.masterStatus();
-  } catch (e) {
-    masterError = `HAPROXY_MASTER_SOCKET=${config.haproxyMasterSocket}: ${(e as Error).message}`;
-  }
-  const newest = master?.workerPids[master.workerPids.length - 1];
-
-  let current: WorkerSnapshot | undefined;
-  let adminError: string | undefined;
-  try {
-    current = await snapshot(new RuntimeApi(config.haproxySocket, '', timeoutMs), newest);
-  } catch (e) {
-    adminError = (e as Error).message;
-    if (newest !== undefined) {
-      try {
-        current = await snapshot(RuntimeApi.viaMaster(config.haproxyMasterSocket, newest), newest);
-      } catch (e2) {
-        masterError ??= `HAPROXY_MASTER_SOCKET=${config.haproxyMasterSocket}: ${(e2 as Error).message}`;
-      }
-    }
-  }
-  if (current === undefined) {
-    const admin = `HAPROXY_SOCKET=${config.haproxySocket} does not answer (${adminError})`;
+  const driver = HaproxyDriver.fromConfig(config, silentLogger(), { timeoutMs: opts.timeoutMs ?? 5000 });
+  const view = await driver.workers();
+  const { masterPid, master, masterError } = view;
+  if (view.current === undefined) {
+    const admin = `HAPROXY_SOCKET=${config.haproxySocket} does not answer (${view.adminError})`;
     if (masterPid === undefined && master === undefined) {
       throw new StatusUnavailableError(
         `HAProxy is not running: HAPROXY_PIDFILE=${config.haproxyPidfile} names no live HAProxy process and ${admin}. ` +
@@ -359,23 +275,13 @@ export async function readStatus(config: Config, opts: { timeoutMs?: number; now
         `${masterError === undefined ? '; the master has no worker' : `; ${masterError}`}.`,
     );
   }
-
-  const old: WorkerSnapshot[] = [];
-  const unreachableWorkers: number[] = [];
-  for (const pid of master?.oldWorkerPids ?? []) {
-    try {
-      old.push(await snapshot(RuntimeApi.viaMaster(config.haproxyMasterSocket, pid), pid));
-    } catch {
-      unreachableWorkers.push(pid); // it may have finished its last stream and exited just now
-    }
-  }
   return buildStatus({
     now: opts.now?.() ?? new Date(),
     masterPid,
     master,
     ...(masterError !== undefined && { masterError }),
-    current,
-    old,
-    unreachableWorkers,
+    current: view.current,
+    old: view.old,
+    unreachableWorkers: view.unreachableWorkers,
   });
 }

@@ -84,6 +84,12 @@ describe('Dockerfile', () => {
     assert.match(final.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n'), /apt-get install -y --no-install-recommends tini/);
   });
 
+  it('ships the daemon only: no development tooling (dev/: demo, media rig, emulator) in the production image', () => {
+    const copies = final.filter((i) => i.op === 'COPY').map((i) => i.args);
+    assert.ok(copies.some((c) => c.includes('/app/dist/src')), 'the daemon is copied');
+    for (const c of copies) assert.doesNotMatch(c, /\bdev\b/, `the runtime stage copies no development tooling: COPY ${c}`);
+  });
+
   it("makes the config dir and the run dir the user's own (run dir mode 700), at src/config.ts's paths", () => {
     const runs = final.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
     const configDir = path.dirname(IMAGE_DEFAULTS.haproxyConfig);
@@ -124,11 +130,14 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(services.stdout.trim().split('\n').sort(), ['ecs-emulator', 'proxy', 'server-1', 'server-2', 'server-3']);
   });
 
-  it('builds the Proxy from the Dockerfile and publishes 1935 and 8000', () => {
+  it("builds the Proxy from the Dockerfile's default target and the emulator from its development-only stage", () => {
     assert.equal(s.proxy!.build, '.');
     assert.deepEqual(s.proxy!.ports, ['1935:1935', '8000:8000']);
-    assert.equal(s['ecs-emulator']!.image, s.proxy!.image, 'the emulator runs from the same image');
-    assert.deepEqual(s['ecs-emulator']!.command, ['emulator']);
+    assert.deepEqual(s['ecs-emulator']!.build, { context: '.', target: 'emulator' });
+    assert.notEqual(s['ecs-emulator']!.image, s.proxy!.image, 'the emulator is not the production image');
+    const stages = parseDockerfile(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).filter((i) => i.op === 'FROM').map((i) => /\bAS (\S+)/i.exec(i.args)?.[1]);
+    assert.ok(stages.includes('emulator'), 'the Dockerfile has the emulator stage');
+    assert.notEqual(stages[stages.length - 1], 'emulator', 'and it is not the default (last) target');
   });
 
   it("seeds the emulator with the Servers' fixed addresses and points the daemon at it", () => {
@@ -147,8 +156,8 @@ describe('docker-compose.yml', () => {
     // Every setting is one the daemon or the emulator reads.
     const config = readFileSync(path.join(ROOT, 'src', 'config.ts'), 'utf8');
     for (const name of Object.keys(env).filter((n) => !n.startsWith('AWS_'))) assert.ok(config.includes(`'${name}'`), `${name} is read by src/config.ts`);
-    const emulatorMain = readFileSync(path.join(ROOT, 'src', 'emulator', 'main.ts'), 'utf8');
-    for (const name of Object.keys(emu)) assert.ok(emulatorMain.includes(`env.${name}`), `${name} is read by src/emulator/main.ts`);
+    const emulatorMain = readFileSync(path.join(ROOT, 'dev', 'emulator', 'main.ts'), 'utf8');
+    for (const name of Object.keys(emu)) assert.ok(emulatorMain.includes(`env.${name}`), `${name} is read by dev/emulator/main.ts`);
     // Fixed addresses inside the network's subnet; the proxy reaches the Servers on SERVER_PORT.
     const subnet = ((compose.networks.rtmp as Obj).ipam as { config: { subnet: string }[] }).config[0]!.subnet;
     const prefix = subnet.replace(/\.0\/24$/, '.');
@@ -271,6 +280,10 @@ describe('src/entrypoint.sh outside Docker', () => {
     const down = spawnSync('sh', [entrypoint, 'healthcheck'], { env: { ...env, BIND_ADDRESS: '127.0.40.2' }, encoding: 'utf8', timeout: 10_000 });
     assert.equal(down.status, 1);
     assert.match(down.stderr, /health page http:\/\/127\.0\.40\.2:8000\/live: ECONNREFUSED/);
+    // The CLI's read-only commands go to the CLI, not to `exec` as a program name.
+    const status = spawnSync('sh', [entrypoint, 'status'], { env, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(status.status, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^HAProxy master ${haproxyPid} `));
     // Route53's page says 503: the only Server (nothing listens there) is down, so no capacity;
     // the container's own check above still passed: a full Proxy is alive, not to be replaced.
     assert.equal(await httpStatus(HOST, 8000, '/'), 503);
@@ -294,10 +307,12 @@ describe('src/entrypoint.sh outside Docker', () => {
     assert.match(r2.stderr, /HAPROXY_PIDFILE=.*a-file\/haproxy\.pid/);
   });
 
-  it('passes --help to the CLI and runs any other command as given', () => {
+  it('passes --help and check to the CLI and runs any other command as given', () => {
     const help = spawnSync('sh', [entrypoint, '--help'], { env, encoding: 'utf8', timeout: 10_000 });
     assert.equal(help.status, 0);
     assert.match(help.stdout, /Usage: rtmp-proxy <command>/);
+    const check = spawnSync('sh', [entrypoint, 'check'], { env, encoding: 'utf8', timeout: 30_000 });
+    assert.match(check.stdout, /^(ok|WARN) +environment: /m, check.stderr);
     const other = spawnSync('sh', [entrypoint, 'echo', 'hello'], { env, encoding: 'utf8', timeout: 10_000 });
     assert.equal(other.stdout, 'hello\n');
   });

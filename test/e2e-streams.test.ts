@@ -9,12 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { loadConfig, type Config } from '../src/config.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
-import { createHaproxyProcess } from '../src/daemon.js';
+import { HaproxyDriver } from '../src/haproxy/driver.js';
 import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
 import { silentLogger } from '../src/log.js';
 import { startRtmpServers, type RtmpServer } from '../dev/media/rtmp-server.js';
-import { Syncer, type SyncOutcome } from '../src/sync.js';
+import { createSyncer, type Syncer } from '../src/sync.js';
+import type { SyncOutcome } from '../src/model.js';
 import { Cleanup, countProcesses } from './helpers/processes.js';
 import { startPublisher, type Publisher } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
@@ -103,9 +104,9 @@ describe('streams end to end: ffmpeg → HAProxy → nginx-rtmp, fleet from the 
   function proxySyncer(config: Config): { syncer: Syncer; haproxy: HaproxyProcess } {
     const ecs = new ECSClient({ region: 'us-east-1', endpoint: emulator.url, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     const discovery = createEcsDiscovery({ cluster: 'media', serverPort: SERVER_PORT, addressMode: 'private', ecs, logger: silentLogger() });
-    const haproxy = createHaproxyProcess(config, silentLogger());
+    const haproxy = HaproxyDriver.fromConfig(config, silentLogger()).process;
     cleanup.defer(`haproxy ${config.haproxyConfig}`, () => haproxy.stop());
-    return { syncer: new Syncer({ config, discovery, haproxy, logger: silentLogger() }), haproxy };
+    return { syncer: createSyncer(config, silentLogger(), discovery), haproxy };
   }
 
   let proxyA: { syncer: Syncer; haproxy: HaproxyProcess; config: Config };

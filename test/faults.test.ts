@@ -7,13 +7,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { loadConfig, type Config } from '../src/config.js';
-import { createHaproxyProcess } from '../src/daemon.js';
+import { HaproxyDriver } from '../src/haproxy/driver.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
 import { startEcsEmulator, type EcsEmulator, type FaultSpec } from '../dev/emulator/ecs-emulator.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
 import { RuntimeApi } from '../src/haproxy/runtime-api.js';
 import { silentLogger } from '../src/log.js';
-import { Syncer, type SyncOutcome } from '../src/sync.js';
+import { createSyncer, type Syncer } from '../src/sync.js';
+import type { SyncOutcome } from '../src/model.js';
 import { Cleanup } from './helpers/processes.js';
 import { proxyEnv, startBackends, tempDir } from './helpers/fixtures.js';
 import { openHeldStream, type HeldStream } from './helpers/tcp-backends.js';
@@ -54,9 +55,9 @@ describe('fault suite: AWS, HAProxy and host faults against the real daemon path
     // Short per-call timeout and few attempts, so persistent faults fail fast; the SDK still retries.
     const ecs = new ECSClient({ region: 'us-east-1', endpoint: emulator.url, credentials: { accessKeyId: 't', secretAccessKey: 't' }, maxAttempts: 2 });
     const discovery = createEcsDiscovery({ cluster: 'media', serverPort: BACKEND_PORT, addressMode: 'private', ecs, logger: silentLogger(), callTimeoutMs: 1500 });
-    haproxy = createHaproxyProcess(config, silentLogger());
+    haproxy = HaproxyDriver.fromConfig(config, silentLogger()).process;
     cleanup.defer('haproxy', () => haproxy.stop());
-    syncer = new Syncer({ config, discovery, haproxy, logger: silentLogger(), now: () => clock });
+    syncer = createSyncer(config, silentLogger(), discovery, { now: () => clock });
     api = new RuntimeApi(config.haproxySocket);
     const first = await syncer.sync();
     assert.ok(first.ok, 'first sync');
@@ -147,7 +148,7 @@ describe('fault suite: AWS, HAProxy and host faults against the real daemon path
     const fileBefore = await readFile(config.haproxyConfig, 'utf8');
     const broken = path.join(dir, 'broken.cfg.ejs');
     await writeFile(broken, (await readFile(config.haproxyTemplate, 'utf8')).replace('mode tcp', 'mode tcp\n  frobnicate on'));
-    const brokenSyncer = new Syncer({ config: { ...config, haproxyTemplate: broken }, discovery: { discover: async () => ({ servers: [...syncer.lastKnownGood], skipped: [] }) }, haproxy, logger: silentLogger() });
+    const brokenSyncer = createSyncer({ ...config, haproxyTemplate: broken }, silentLogger(), { discover: async () => ({ servers: [...syncer.lastKnownGood], skipped: [] }) });
     summary.injected++;
     const outcome = await brokenSyncer.sync();
     assert.ok(!outcome.ok);

@@ -6,11 +6,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
 import { DiscoveryError, type Discovery } from '../src/discovery/types.js';
-import { createHaproxyProcess } from '../src/daemon.js';
+import { HaproxyDriver } from '../src/haproxy/driver.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
 import { silentLogger } from '../src/log.js';
 import { serverNameForAddress, type Server } from '../src/model.js';
-import { Syncer } from '../src/sync.js';
+import { createSyncer, type Syncer } from '../src/sync.js';
 import { Cleanup } from './helpers/processes.js';
 import { proxyEnv, startBackends, tempDir } from './helpers/fixtures.js';
 import { connectLoop, greetingVia } from './helpers/tcp-backends.js';
@@ -52,11 +52,11 @@ describe('sync against a real HAProxy (APPLY_MODE=reload)', () => {
       APPLY_MODE: 'reload',
       ...proxyEnv(dir, { address: PROXY, rtmp: RTMP_PORT, health: HEALTH_PORT }),
     });
-    haproxy = createHaproxyProcess(config, silentLogger());
+    haproxy = HaproxyDriver.fromConfig(config, silentLogger()).process;
     cleanup.defer('haproxy', () => haproxy.stop());
     await startBackends(cleanup, BACKENDS, BACKEND_PORT);
     // The test's own clock: it stands still unless the test moves it (past the backoff after a failed discovery).
-    syncer = new Syncer({ config, discovery: fleet, haproxy, logger: silentLogger(), now: () => clock });
+    syncer = createSyncer(config, silentLogger(), fleet, { now: () => clock });
   });
   after(() => cleanup.run());
 
@@ -119,7 +119,7 @@ describe('sync against a real HAProxy (APPLY_MODE=reload)', () => {
     const custom = path.join(dir, 'broken.cfg.ejs');
     const good = await readFile(config.haproxyTemplate, 'utf8');
     await writeFile(custom, good.replace('balance roundrobin', 'balance roundrobin\n  no-such-directive 1'));
-    const brokenSyncer = new Syncer({ config: { ...config, haproxyTemplate: custom }, discovery: fleet, haproxy, logger: silentLogger() });
+    const brokenSyncer = createSyncer({ ...config, haproxyTemplate: custom }, silentLogger(), fleet);
     const fileBefore = await readFile(config.haproxyConfig, 'utf8');
     const statusBefore = await haproxy.masterStatus();
     fleet.set(BACKENDS.slice(0, 1));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { RuntimeServer } from '../src/haproxy/runtime-api.js';
+import type { RuntimeServer } from '../src/model.js';
 import { holdBusyForReload, isEmptyPlan, planMembership, type MembershipInput } from '../src/core/plan.js';
 import type { Server } from '../src/model.js';
 

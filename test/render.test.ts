@@ -3,7 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { PACKAGE_ROOT } from '../src/config.js';
-import { compileTemplate, limitsFor, renderConfig, TemplateError, type RenderSettings, type RenderedServer } from '../src/render/render.js';
+import type { RenderedServer } from '../src/model.js';
+import { compileTemplate, limitsFor, renderConfig, TemplateError, type RenderSettings } from '../src/render/render.js';
 
 const TEMPLATE_PATH = path.join(PACKAGE_ROOT, 'templates', 'haproxy.cfg.ejs');
 const GOLDEN = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'haproxy.cfg.golden');

@@ -6,12 +6,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
 import type { Discovery } from '../src/discovery/types.js';
-import { createHaproxyProcess } from '../src/daemon.js';
+import { HaproxyDriver } from '../src/haproxy/driver.js';
 import type { HaproxyProcess } from '../src/haproxy/process.js';
 import { RuntimeApi } from '../src/haproxy/runtime-api.js';
 import { silentLogger } from '../src/log.js';
 import { serverNameForAddress, type Server } from '../src/model.js';
-import { Syncer, type SyncOutcome } from '../src/sync.js';
+import { createSyncer, type Syncer } from '../src/sync.js';
+import type { SyncOutcome } from '../src/model.js';
 import { Cleanup, countProcesses } from './helpers/processes.js';
 import { proxyEnv, startBackends, tempDir } from './helpers/fixtures.js';
 import { connectLoop, openHeldStream, type HeldStream } from './helpers/tcp-backends.js';
@@ -61,12 +62,12 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
       APPLY_MODE: 'runtime',
       ...proxyEnv(dir, { address: PROXY, rtmp: RTMP_PORT, health: HEALTH_PORT }),
     });
-    haproxy = createHaproxyProcess(config, silentLogger());
+    haproxy = HaproxyDriver.fromConfig(config, silentLogger()).process;
     cleanup.defer('haproxy', () => haproxy.stop());
     cleanup.defer('streams', () => Promise.all(streams.map((s) => s.close())));
     await startBackends(cleanup, BACKENDS, BACKEND_PORT, { hold: true });
     api = new RuntimeApi(config.haproxySocket);
-    syncer = new Syncer({ config, discovery: fleet, haproxy, logger: process.env.TEST_LOG ? (await import('../src/log.js')).createLogger('debug') : silentLogger() });
+    syncer = createSyncer(config, process.env.TEST_LOG ? (await import('../src/log.js')).createLogger('debug') : silentLogger(), fleet);
   });
   after(() => cleanup.run());
 
@@ -129,7 +130,7 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
 
     const custom = path.join(dir, 'custom.cfg.ejs');
     await writeFile(custom, (await readFile(config.haproxyTemplate, 'utf8')).replace('timeout queue 10s', 'timeout queue 11s'));
-    const reloading = new Syncer({ config: { ...config, haproxyTemplate: custom }, discovery: fleet, haproxy, logger: silentLogger() });
+    const reloading = createSyncer({ ...config, haproxyTemplate: custom }, silentLogger(), fleet);
     const outcome = ok(await reloading.sync());
     assert.equal(outcome.action, 'reloaded');
     assert.equal((await haproxy.masterStatus()).oldWorkerPids.length, 1, 'the old worker still carries the stream');
@@ -191,10 +192,10 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
 
   test('a restarted daemon starts from what HAProxy runs: its first sync reports real changes only', async () => {
     await waitFor(async () => ok(await syncer.sync()).action === 'none', { timeoutMs: 10_000, what: 'the backend to settle' });
-    const restarted = new Syncer({ config, discovery: fleet, haproxy, logger: silentLogger() });
+    const restarted = createSyncer(config, silentLogger(), fleet);
     const same = ok(await restarted.sync());
     assert.deepEqual([same.action, same.added, same.removed], ['none', [], []]);
-    const another = new Syncer({ config, discovery: fleet, haproxy, logger: silentLogger() });
+    const another = createSyncer(config, silentLogger(), fleet);
     const before = fleet.servers.map((s) => s.address);
     fleet.set([...before, BACKENDS.find((a) => !before.includes(a))!]);
     const grown = ok(await another.sync());
@@ -205,13 +206,13 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
   test('a stale pidfile naming another program is not taken for HAProxy', async () => {
     const pidfile = path.join(dir, 'stale.pid');
     await writeFile(pidfile, `${process.pid}\n`); // this test runner: alive, not HAProxy
-    const stale = createHaproxyProcess({ ...config, haproxyPidfile: pidfile }, silentLogger());
+    const stale = HaproxyDriver.fromConfig({ ...config, haproxyPidfile: pidfile }, silentLogger()).process;
     assert.equal(await stale.runningPid(), undefined);
     assert.ok(await haproxy.runningPid(), 'the real one is recognised');
   });
 
   test('SERVER_SEND_PROXY: every server line and every added server sends the PROXY header, health checks too', async () => {
-    const withProxy = new Syncer({ config: { ...config, serverSendProxy: true }, discovery: fleet, haproxy, logger: silentLogger() });
+    const withProxy = createSyncer({ ...config, serverSendProxy: true }, silentLogger(), fleet);
     fleet.set(BACKENDS.slice(0, 2));
     assert.equal(ok(await withProxy.sync()).action, 'reloaded', 'the server options changed: a reload');
     fleet.set(BACKENDS.slice(0, 3));

@@ -13,12 +13,14 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ECSClient, UpdateTaskProtectionCommand } from '@aws-sdk/client-ecs';
 import { loadConfig, type Config } from '../src/config.js';
-import { createHaproxyProcess, startDaemon } from '../src/daemon.js';
+import { startDaemon } from '../src/daemon.js';
+import { HaproxyDriver } from '../src/haproxy/driver.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
 import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 import { createLogger, silentLogger } from '../src/log.js';
 import { startRtmpServers, type RtmpServer } from '../dev/media/rtmp-server.js';
-import { Syncer, type BackendServer, type SyncOutcome } from '../src/sync.js';
+import { createSyncer, type Syncer } from '../src/sync.js';
+import type { BackendServer, SyncOutcome } from '../src/model.js';
 import {
   batches,
   createTaskProtector,
@@ -397,9 +399,9 @@ describe('task protection with real streams: ffmpeg → HAProxy → nginx-rtmp, 
       PROTECTION_MINUTES: '45',
     });
     const discovery = createEcsDiscovery({ cluster: 'media', serverPort: SERVER_PORT, addressMode: 'private', ecs: ecsClient(emulator), logger: silentLogger() });
-    const haproxy = createHaproxyProcess(config, silentLogger());
+    const haproxy = HaproxyDriver.fromConfig(config, silentLogger()).process;
     cleanup.defer('haproxy', () => haproxy.stop());
-    syncer = new Syncer({ config, discovery, haproxy, logger: silentLogger() });
+    syncer = createSyncer(config, silentLogger(), discovery);
     protector = createTaskProtector({ cluster: config.ecsCluster!, minutes: config.protectionMinutes, ecs: ecsClient(emulator), logger: silentLogger() });
   });
   after(async () => {

@@ -24,9 +24,9 @@
  * Without the busy check two Proxies can double-book a Server anyway (see README, "Across Proxies").
  */
 import { ECSClient, UpdateTaskProtectionCommand } from '@aws-sdk/client-ecs';
-import { errorCode } from '../discovery/ecs.js';
-import type { Logger } from '../log.js';
-import type { BackendServer } from '../sync.js';
+import { FailureLog, type Logger } from '../log.js';
+import type { BackendServer } from '../model.js';
+import { AWS_CLIENT_OPTIONS, AwsCallError, callAws } from './call.js';
 
 /** UpdateTaskProtection takes at most 10 tasks per call. */
 export const PROTECTION_BATCH = 10;
@@ -151,37 +151,20 @@ export interface TaskProtector {
   state(): ProtectionState;
 }
 
-/** 4xx from AWS: the request was refused, nothing was applied. Anything else may have been. */
-function refusedByAws(err: unknown): boolean {
-  const status = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  return status !== undefined && status >= 400 && status < 500;
-}
-
 export function createTaskProtector(opts: TaskProtectorOptions): TaskProtector {
-  const ecs = opts.ecs ?? new ECSClient({ retryMode: 'adaptive' });
+  const ecs = opts.ecs ?? new ECSClient(AWS_CLIENT_OPTIONS);
   const now = opts.now ?? Date.now;
   const timeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   const { logger, cluster, minutes } = opts;
   const state = new Map<string, ProtectionEntry>();
   /** Tasks ECS refused to protect (e.g. TASK_NOT_VALID: not in a service): not asked again while that stream lasts. */
   const refused = new Map<string, string>();
-  /** Failure kinds seen since the last success: the first of a kind logs, repeats count quietly. */
-  const failing = new Map<string, number>();
+  const failures = new FailureLog(logger);
   let stopped = false;
   let inFlight: Promise<ProtectionReport> | undefined;
 
-  function noteFailure(action: string, code: string, fields: Record<string, unknown>) {
-    const kind = `${action}:${code}`;
-    const n = (failing.get(kind) ?? 0) + 1;
-    failing.set(kind, n);
-    if (n === 1) logger.error({ action, code, ...fields }, `task protection: ${action} failed (${code}); kept, retried at the next update`);
-    else if (n % 10 === 0) logger.warn({ action, code, times: n, ...fields }, `task protection: ${action} still failing (${code})`);
-  }
-  function noteSuccess() {
-    if (failing.size === 0) return;
-    logger.info({ after: Object.fromEntries(failing) }, 'task protection: UpdateTaskProtection answers again');
-    failing.clear();
-  }
+  const noteFailure = (action: string, code: string, fields: Record<string, unknown>) =>
+    failures.failed(`${action}:${code}`, { action, code, ...fields }, `task protection: ${action} failed (${code}); kept, retried at the next update`);
 
   async function call(enabled: boolean, tasks: string[]) {
     const command = new UpdateTaskProtectionCommand({
@@ -190,7 +173,7 @@ export function createTaskProtector(opts: TaskProtectorOptions): TaskProtector {
       protectionEnabled: enabled,
       ...(enabled && { expiresInMinutes: minutes }),
     });
-    return ecs.send(command, { abortSignal: AbortSignal.timeout(timeoutMs) });
+    return callAws('ecs:UpdateTaskProtection', timeoutMs, (abortSignal) => ecs.send(command, { abortSignal }));
   }
 
   async function run(backend: readonly BackendServer[]): Promise<ProtectionReport> {
@@ -217,7 +200,7 @@ export function createTaskProtector(opts: TaskProtectorOptions): TaskProtector {
       const sentAt = now();
       try {
         const answer = await call(enabled, tasks);
-        noteSuccess();
+        failures.recovered('task protection: UpdateTaskProtection answers again');
         const failed = new Map((answer.failures ?? []).map((f) => [f.arn ?? '', f.reason ?? 'UNKNOWN']));
         for (const arn of tasks) {
           const reason = failed.get(arn);
@@ -242,11 +225,11 @@ export function createTaskProtector(opts: TaskProtectorOptions): TaskProtector {
           }
         }
       } catch (err) {
-        const code = errorCode(err);
+        const code = err instanceof AwsCallError ? err.code : 'UnknownError';
         report.failures.push({ action, code, tasks });
         noteFailure(action, code, { tasks: tasks.length, err: (err as Error).message });
         // No answer: ECS may have protected them. Remember that, so an ended stream still lifts it.
-        if (enabled && !refusedByAws(err)) {
+        if (enabled && !(err instanceof AwsCallError && err.refused)) {
           for (const arn of tasks) if (!state.has(arn) || state.get(arn)!.uncertain) state.set(arn, { until: sentAt + minutes * 60_000, uncertain: true });
         }
         // Throttled or failing: leave the remaining batches to the next update (their intent is in the plan, recomputed then).

@@ -1,9 +1,4 @@
-import type { RuntimeServer } from '../haproxy/runtime-api.js';
-import type { RenderedServer } from '../render/render.js';
-import { sortServers, type Server } from '../model.js';
-
-/** Why a Server that is in the fleet takes no new stream for now. */
-export type HoldReason = 'busy-in-old-worker' | 'busy-elsewhere' | 'address-busy';
+import { sortServers, type HoldReason, type RenderedServer, type RuntimeServer, type Server } from '../model.js';
 
 /** Everything the membership plan depends on: data in, data out, no I/O. */
 export interface MembershipInput {

@@ -12,6 +12,7 @@
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, type Task } from '@aws-sdk/client-ecs';
+import { AWS_CLIENT_OPTIONS, callAws, type AwsCallError } from '../aws/call.js';
 import type { Logger } from '../log.js';
 import { eniIdOf, eniIdsOf, essentialsOf, mapTask, mapTasks, type AddressMode } from './ecs-map.js';
 import { DiscoveryError, type Discovery, type DiscoveryResult } from './types.js';
@@ -46,41 +47,16 @@ function tooManyPages(what: string): DiscoveryError {
   return new DiscoveryError(`${what} kept answering with a nextToken past ${MAX_PAGES} pages`, 'TooManyPages');
 }
 
-/** Node socket errors: the request never got an AWS answer. */
-const NETWORK_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-
-/**
- * The AWS error name when AWS answered; otherwise 'NetworkError' (connection failed or dropped),
- * 'Timeout' (our deadline) or 'MalformedResponse' (a 2xx the SDK could not parse).
- */
-export function errorCode(err: unknown): string {
-  const e = err as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } } | null;
-  if (e === null || typeof e !== 'object') return 'UnknownError';
-  // The SDK reports a dropped connection as name 'TimeoutError' with the socket error's code.
-  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return 'NetworkError';
-  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'Timeout';
-  const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined && status >= 200 && status < 300) return 'MalformedResponse';
-  if (typeof e.name === 'string' && e.name !== '' && e.name !== 'Error') return e.name;
-  return 'UnknownError';
-}
-
 export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
-  // Adaptive retry: the SDK's backoff plus client-side rate limiting when AWS throttles.
-  const ecs = opts.ecs ?? new ECSClient({ retryMode: 'adaptive' });
+  const ecs = opts.ecs ?? new ECSClient(AWS_CLIENT_OPTIONS);
   let ec2 = opts.ec2;
   const timeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
 
   /** One API call; any failure becomes a DiscoveryError naming the call and the AWS error. */
-  async function call<T>(what: string, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    try {
-      return await send(AbortSignal.timeout(timeoutMs));
-    } catch (err) {
-      const code = errorCode(err);
-      const message = err instanceof Error ? err.message : String(err);
-      throw new DiscoveryError(`${what} failed: ${code}: ${message}`, code, { cause: err });
-    }
-  }
+  const call = <T>(what: string, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> =>
+    callAws(what, timeoutMs, send).catch((e: AwsCallError) => {
+      throw new DiscoveryError(e.message, e.code, { cause: e.cause });
+    });
 
   async function listTaskArns(): Promise<string[]> {
     const arns = new Set<string>();
@@ -130,7 +106,7 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
   async function publicIps(eniIds: readonly string[]): Promise<Map<string, string>> {
     // Loaded on first use: the EC2 client costs ~65 MB of memory that private mode never needs.
     const { EC2Client, DescribeNetworkInterfacesCommand } = await import('@aws-sdk/client-ec2');
-    ec2 ??= new EC2Client({ retryMode: 'adaptive' });
+    ec2 ??= new EC2Client(AWS_CLIENT_OPTIONS);
     const client = ec2;
     const byEni = new Map<string, string>();
     for (let i = 0; i < eniIds.length; i += ENI_BATCH) {

@@ -1,9 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { HealthState } from '../model.js';
 import type { RuntimeApi } from './runtime-api.js';
-
-/** What the health frontend answers: 200 with the static page (`up`) or 503 (`down`). */
-export type HealthState = 'up' | 'down';
 
 const KEY = 'health';
 

@@ -1,19 +1,5 @@
-import type { Server } from '../model.js';
-import { formatAddress } from '../model.js';
+import { formatAddress, type RuntimeServer, type Server } from '../model.js';
 import { CliCommandError, sendCliCommand } from './cli-socket.js';
-
-/** One server as a running HAProxy worker sees it. */
-export interface RuntimeServer {
-  name: string;
-  address: string;
-  port: number;
-  /** Connections attached now (a live stream is one). */
-  sessions: number;
-  /** In maintenance (disabled): takes no new connection, keeps the live one. */
-  maintenance: boolean;
-  /** HAProxy's status column: UP, DOWN, MAINT, DRAIN, no check… */
-  status: string;
-}
 
 /** What a successful command answers; anything else is HAProxy refusing it. */
 const SUCCESS = /^(|New server registered\.|Server deleted\.)$/;
@@ -30,8 +16,8 @@ export class RuntimeApi {
   ) {}
 
   /** The same API on one worker (an old one, or the current one when the admin socket is gone), through the master CLI. */
-  static viaMaster(masterSocket: string, pid: number): RuntimeApi {
-    return new RuntimeApi(masterSocket, `@!${pid} `);
+  static viaMaster(masterSocket: string, pid: number, timeoutMs?: number): RuntimeApi {
+    return new RuntimeApi(masterSocket, `@!${pid} `, timeoutMs);
   }
 
   async command(cmd: string): Promise<string> {
@@ -42,6 +28,11 @@ export class RuntimeApi {
   async change(cmd: string): Promise<void> {
     const answer = (await this.command(cmd)).trim();
     if (!SUCCESS.test(answer)) throw new CliCommandError(cmd, answer);
+  }
+
+  /** Every session (`show sess`), parsed. */
+  async sessions(): Promise<SessionInfo[]> {
+    return parseShowSess(await this.command('show sess'));
   }
 
   async servers(backend: string): Promise<RuntimeServer[]> {
@@ -129,4 +120,40 @@ export function parseServerStats(answer: string, backend: string): RuntimeServer
     });
   }
   return servers;
+}
+
+/** One session from HAProxy's `show sess`, reduced to what status needs. */
+export interface SessionInfo {
+  /** Backend name, or undefined (`<NONE>`: the CLI's own session, say). */
+  backend: string | undefined;
+  /** Server name, or undefined while the session waits in the queue (`<none>`). */
+  server: string | undefined;
+  /** The client's address (the streamer), as HAProxy prints it. */
+  source: string;
+  /** Age in seconds. HAProxy prints at most two units (`59m59s`, `2h15m`, `3d4h`): exact below an hour. */
+  ageSeconds: number | undefined;
+  /** The age as HAProxy printed it. */
+  age: string;
+}
+
+/** HAProxy's human-readable duration (`42s`, `5m3s`, `2h15m`, `3d4h`) → seconds; undefined for `?` or garbage. */
+export function parseHaproxyAge(text: string): number | undefined {
+  if (!/^(\d+[dhms])+$/.test(text)) return undefined;
+  const unit: Record<string, number> = { d: 86_400, h: 3_600, m: 60, s: 1 };
+  let total = 0;
+  for (const [, n, u] of text.matchAll(/(\d+)([dhms])/g)) total += Number(n) * unit[u!]!;
+  return total;
+}
+
+/** `show sess` (one line per session: `0x…: proto=tcpv4 src=… fe=… be=… srv=… … age=…`) → sessions. */
+export function parseShowSess(answer: string): SessionInfo[] {
+  const sessions: SessionInfo[] = [];
+  for (const line of answer.split('\n')) {
+    if (!/^0x[0-9a-f]+:/i.test(line)) continue;
+    const field = (key: string) => new RegExp(`\\s${key}=(\\S*)`).exec(line)?.[1];
+    const named = (v: string | undefined) => (v === undefined || v === '' || v.toLowerCase() === '<none>' ? undefined : v);
+    const age = field('age') ?? '?';
+    sessions.push({ backend: named(field('be')), server: named(field('srv')), source: field('src') ?? '?', ageSeconds: parseHaproxyAge(age), age });
+  }
+  return sessions;
 }

@@ -1,11 +1,5 @@
 import ejs from 'ejs';
-import type { Server } from '../model.js';
-import { formatAddress, isIpLiteral, isSafeServerName, isValidPort, sortServers } from '../model.js';
-
-/** A Server as the template sees it: `draining` Servers keep their live stream and take no new one. */
-export interface RenderedServer extends Server {
-  draining: boolean;
-}
+import { formatAddress, isIpLiteral, isSafeServerName, isValidPort, sortServers, type RenderedServer } from '../model.js';
 
 /** Settings the template needs besides the fleet. */
 export interface RenderSettings {
@@ -39,10 +33,6 @@ export interface Limits {
   healthMaxconn: number;
   globalMaxconn: number;
 }
-
-/** The backend the Runtime API changes, and the frontend whose streams a shutdown waits for: keep these names. */
-export const RTMP_BACKEND = 'bk_rtmp';
-export const RTMP_FRONTEND = 'ft_rtmp';
 
 export const HEALTH_MAXCONN = 100;
 /** Admin socket, master CLI and a margin. */

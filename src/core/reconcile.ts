@@ -1,0 +1,202 @@
+/**
+ * What one sync does, decided from data alone: the state the daemon carries from sync to sync, the
+ * fleet discovery found, a snapshot of what HAProxy runs, the settings, the clock and the dice. No
+ * I/O: the Syncer gathers the inputs and applies the decision (src/sync.ts).
+ */
+import type { HealthState, RenderedServer, RuntimeServer, Server, SyncStage } from '../model.js';
+import { backoffMs, isSuddenDrop } from './guards.js';
+import { holdBusyForReload, isEmptyPlan, planMembership, renderedFromRuntime, type MembershipPlan } from './plan.js';
+
+/** What runs, as the HAProxy driver reads it before a sync decides. */
+export interface HaproxySnapshot {
+  running: boolean;
+  /** The config file on disk (undefined: none yet). */
+  file: string | undefined;
+  /** The current worker's backend; empty when HAProxy is not running. */
+  servers: RuntimeServer[];
+  /** Streams that workers left by earlier reloads still carry, by server name. */
+  sessionsInOldWorkers: ReadonlyMap<string, number>;
+}
+
+/** Carried from one sync to the next. */
+export interface SyncState {
+  /** The fleet HAProxy was last brought to: the last known-good set. */
+  applied: readonly Server[];
+  /** The first sync looked at what a previous daemon left running. */
+  seeded: boolean;
+  /** A sudden drop seen once, waiting for the next sync to confirm it. */
+  pendingDrop: boolean;
+  /** When each removed Server began draining (ms since the epoch). */
+  drainingSince: ReadonlyMap<string, number>;
+  /** Failed syncs in a row, the kind of the last one, and when discovery may be tried again. */
+  failures: { count: number; kind: string; retryAt: number };
+  /** What the health page was last told. */
+  health: HealthState | undefined;
+  /** Shutdown began: the health page stays `down`. */
+  healthHeldDown: boolean;
+}
+
+export const INITIAL_SYNC_STATE: SyncState = {
+  applied: [],
+  seeded: false,
+  pendingDrop: false,
+  drainingSince: new Map(),
+  failures: { count: 0, kind: '', retryAt: 0 },
+  health: undefined,
+  healthHeldDown: false,
+};
+
+export interface SyncSettings {
+  applyMode: 'runtime' | 'reload';
+  maxDropPercent: number;
+  /** A drain longer than this cuts the stream; undefined waits for it to end. */
+  drainTimeoutMs?: number;
+}
+
+/** How long discovery is still left alone after failures (0: go ahead). */
+export function backoffRemaining(state: SyncState, now: number): number {
+  return Math.max(0, state.failures.retryAt - now);
+}
+
+export interface GuardedFleet {
+  /** The fleet to apply: discovery's, or the last known-good one while a sudden drop waits. */
+  fleet: Server[];
+  drop?: { status: 'held' | 'confirmed'; from: number; to: number; maxDropPercent: number };
+  state: SyncState;
+}
+
+/**
+ * The start of a sync once discovery answered. A daemon that restarts while HAProxy runs starts from
+ * what HAProxy runs, not from nothing, so its first diff and the drop guard are about real changes.
+ * A sudden drop is more often a bad answer than a real scale-in: it is applied only once a second
+ * sync confirms it (a real scale-in, even to zero, takes effect one sync later).
+ */
+export function guardFleet(state: SyncState, discovered: readonly Server[], snapshot: HaproxySnapshot, settings: SyncSettings): GuardedFleet {
+  let applied = state.applied;
+  if (!state.seeded && applied.length === 0 && snapshot.running) {
+    applied = snapshot.servers.map(({ name, address, port }) => ({ name, address, port }));
+  }
+  const next = { ...state, applied, seeded: true };
+  const sudden = isSuddenDrop(applied.length, discovered.length, settings.maxDropPercent);
+  const drop = { from: applied.length, to: discovered.length, maxDropPercent: settings.maxDropPercent };
+  if (sudden && !state.pendingDrop) return { fleet: [...applied], drop: { status: 'held', ...drop }, state: { ...next, pendingDrop: true } };
+  return { fleet: [...discovered], ...(sudden && { drop: { status: 'confirmed' as const, ...drop } }), state: { ...next, pendingDrop: false } };
+}
+
+export interface DecideInput {
+  state: SyncState;
+  /** The guarded fleet (guardFleet). */
+  fleet: readonly Server[];
+  snapshot: HaproxySnapshot;
+  /** Servers whose own status page says they stream (through another Proxy). */
+  busyElsewhere: ReadonlySet<string>;
+  settings: SyncSettings;
+  now: number;
+  /** The template, rendering a backend into haproxy.cfg. */
+  render: (servers: readonly RenderedServer[]) => string;
+}
+
+/** What to do to HAProxy. */
+export type Change =
+  | { kind: 'none' }
+  | { kind: 'start' | 'reload'; text: string; reason: string }
+  | { kind: 'runtime'; plan: MembershipPlan };
+
+export interface Decision {
+  change: Change;
+  /** Removed Servers still carrying a stream, and Servers held out of rotation (runtime mode). */
+  draining: string[];
+  held: MembershipPlan['held'];
+  state: SyncState;
+}
+
+/**
+ * The change that brings HAProxy to the fleet. APPLY_MODE=reload: render, and start or reload when
+ * the text differs. APPLY_MODE=runtime: the membership plan (src/core/plan.ts) through the Runtime
+ * API; a reload only for what it cannot do (a template, settings or file that differ from what runs,
+ * a Server whose address changed), with every busy Server held in the new worker.
+ */
+export function decide(input: DecideInput): Decision {
+  const { state, fleet, snapshot, settings, render } = input;
+  if (settings.applyMode === 'reload') {
+    const text = render(fleet.map((s) => ({ ...s, draining: false })));
+    const change: Change = !snapshot.running
+      ? { kind: 'start', text, reason: 'haproxy was not running' }
+      : snapshot.file !== text
+        ? { kind: 'reload', text, reason: 'the rendered config changed' }
+        : { kind: 'none' };
+    return { change, draining: [], held: [], state };
+  }
+
+  const plan = planMembership({
+    desired: fleet,
+    running: snapshot.servers,
+    sessionsInOldWorkers: snapshot.sessionsInOldWorkers,
+    busyElsewhere: input.busyElsewhere,
+    drainingSince: state.drainingSince,
+    now: input.now,
+    ...(settings.drainTimeoutMs !== undefined && { drainTimeoutMs: settings.drainTimeoutMs }),
+  });
+  const drainingSince = new Map(plan.draining.map((name) => [name, state.drainingSince.get(name) ?? input.now]));
+  const decision = (change: Change): Decision => ({ change, draining: plan.draining, held: plan.held, state: { ...state, drainingSince } });
+
+  if (!snapshot.running) return decision({ kind: 'start', text: render(plan.configServers), reason: 'haproxy was not running' });
+  // The Runtime API changes servers only: anything else that differs needs a reload.
+  const reason =
+    snapshot.file !== render(renderedFromRuntime(snapshot.servers))
+      ? 'the template, settings or file on disk differ from what runs'
+      : plan.conflicts.length > 0
+        ? `servers changed address: ${plan.conflicts.join(', ')}`
+        : undefined;
+  // The new worker starts with every count at 0: a Server busy now starts held until its stream ends.
+  if (reason !== undefined) return decision({ kind: 'reload', text: render(holdBusyForReload(plan.configServers, snapshot.servers)), reason });
+  return decision(isEmptyPlan(plan) ? { kind: 'none' } : { kind: 'runtime', plan });
+}
+
+/**
+ * After runtime steps: the file follows what runs now, read back, so a refused step leaves the file
+ * and HAProxy in agreement. The text to write, or undefined when the file already says it.
+ */
+export function fileAfterSteps(after: readonly RuntimeServer[], file: string | undefined, render: DecideInput['render']): string | undefined {
+  const text = render(renderedFromRuntime(after));
+  return text === file ? undefined : text;
+}
+
+/** Names in `next` but not in `prev`, and the reverse. */
+export function diffNames(prev: readonly Server[], next: readonly Server[]): { added: string[]; removed: string[] } {
+  const before = new Set(prev.map((s) => s.name));
+  const after = new Set(next.map((s) => s.name));
+  return {
+    added: [...after].filter((n) => !before.has(n)).sort(),
+    removed: [...before].filter((n) => !after.has(n)).sort(),
+  };
+}
+
+/** A successful sync: the fleet becomes the last known-good one and the failure streak ends. */
+export function afterSuccess(state: SyncState, fleet: readonly Server[]): SyncState {
+  return { ...state, applied: [...fleet], failures: { count: 0, kind: '', retryAt: 0 } };
+}
+
+export interface FailureVerdict {
+  state: SyncState;
+  /** `stage:code`: what the failure logger counts repeats of. */
+  kind: string;
+  code?: string;
+  consecutiveFailures: number;
+}
+
+/** A failed sync: counted; a failed discovery backs off exponentially with jitter (`random` in [0, 1)), HAProxy failures retry at the next tick. */
+export function afterFailure(state: SyncState, stage: SyncStage, error: Error, now: number, random: number): FailureVerdict {
+  const raw = (error as { code?: unknown }).code;
+  const code = typeof raw === 'string' ? raw : undefined;
+  const kind = `${stage}:${code ?? error.name}`;
+  const count = state.failures.count + 1;
+  const retryAt = stage === 'discovery' ? now + backoffMs(count, random) : 0;
+  return { state: { ...state, failures: { count, kind, retryAt } }, kind, ...(code !== undefined && { code }), consecutiveFailures: count };
+}
+
+/** The health page's answer this state calls for, when it differs from what it was last told. */
+export function healthToSet(state: SyncState): HealthState | undefined {
+  const wanted: HealthState = state.healthHeldDown ? 'down' : 'up';
+  return state.health === wanted ? undefined : wanted;
+}

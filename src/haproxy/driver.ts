@@ -1,0 +1,262 @@
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { formatAddress, RTMP_BACKEND, RTMP_FRONTEND, type HealthState, type RuntimeChanges, type RuntimeServer } from '../model.js';
+import type { MembershipPlan } from '../core/plan.js';
+import type { HaproxySnapshot } from '../core/reconcile.js';
+import { readConfigFile, stageConfig, writeConfigAtomically } from './config-file.js';
+import { ensureHealthMap, setHealthState } from './health-state.js';
+import { HaproxyProcess, type MasterStatus } from './process.js';
+import { RuntimeApi, type SessionInfo } from './runtime-api.js';
+
+/** What one worker told us: its servers (`show stat`) and sessions (`show sess`). */
+export interface WorkerView {
+  pid: number | undefined;
+  servers: RuntimeServer[];
+  sessions: SessionInfo[];
+}
+
+/** Every worker, for `rtmp-proxy status`; what did not answer is said, not thrown. */
+export interface WorkersView {
+  masterPid: number | undefined;
+  master: MasterStatus | undefined;
+  masterError: string | undefined;
+  adminError: string | undefined;
+  current: WorkerView | undefined;
+  old: WorkerView[];
+  unreachableWorkers: number[];
+}
+
+/** What the Syncer needs from HAProxy: the seam its tests replace. */
+export interface HaproxyClient {
+  snapshot(): Promise<HaproxySnapshot>;
+  /** Applies a membership plan step by step; a refused step is logged and left for the next sync. */
+  applySteps(plan: MembershipPlan, serverOptions: string): Promise<RuntimeChanges>;
+  /** The current worker's backend now, and the streams old workers carry. */
+  backend(): Promise<{ servers: RuntimeServer[]; sessionsInOldWorkers: ReadonlyMap<string, number> }>;
+  /** Replaces the config file once `haproxy -c` accepts the text; HAProxy is not touched. */
+  writeConfig(text: string): Promise<void>;
+  /** Validated write, then start (not running) or graceful reload; the previous file goes back if that fails. */
+  install(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void>;
+  /** Starts HAProxy with the config on disk when it is not running: true when it did. */
+  startWithLastConfig(): Promise<boolean>;
+  setHealth(state: HealthState): Promise<void>;
+}
+
+/**
+ * The one way into a running HAProxy: the process (master CLI), the current worker (admin socket,
+ * or the master CLI when that socket does not answer), the old workers (master CLI), the config file
+ * and the health map. Thin: it reads and does what it is told; the decisions are in src/core.
+ */
+export class HaproxyDriver implements HaproxyClient {
+  private readonly admin: RuntimeApi;
+  /** The way to the current worker that answered last: the admin socket, or the master CLI. */
+  private worker: RuntimeApi;
+
+  constructor(
+    readonly process: HaproxyProcess,
+    private readonly opts: { configPath: string; adminSocket: string; masterSocket: string; healthMap: string; logger: Logger; timeoutMs?: number },
+  ) {
+    this.admin = new RuntimeApi(opts.adminSocket, '', opts.timeoutMs);
+    this.worker = this.admin;
+  }
+
+  static fromConfig(config: Config, logger: Logger, opts: { timeoutMs?: number } = {}): HaproxyDriver {
+    const process = new HaproxyProcess({
+      bin: config.haproxyBin,
+      configPath: config.haproxyConfig,
+      pidfile: config.haproxyPidfile,
+      masterSocket: config.haproxyMasterSocket,
+      logger,
+      ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+      listeners: [
+        { variable: 'RTMP_PORT', address: config.bindAddress, port: config.rtmpPort },
+        { variable: 'HEALTH_PORT', address: config.bindAddress, port: config.healthPort },
+        ...(config.haproxyMetricsPort !== undefined ? [{ variable: 'HAPROXY_METRICS_PORT', address: config.bindAddress, port: config.haproxyMetricsPort }] : []),
+      ],
+    });
+    return new HaproxyDriver(process, {
+      configPath: config.haproxyConfig,
+      adminSocket: config.haproxySocket,
+      masterSocket: config.haproxyMasterSocket,
+      healthMap: config.haproxyHealthMap,
+      logger,
+      ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+    });
+  }
+
+  async isRunning(): Promise<boolean> {
+    return (await this.process.runningPid()) !== undefined;
+  }
+
+  async snapshot(): Promise<HaproxySnapshot> {
+    const file = await readConfigFile(this.opts.configPath);
+    if (!(await this.isRunning())) return { running: false, file, servers: [], sessionsInOldWorkers: new Map() };
+    return { running: true, file, ...(await this.backend()) };
+  }
+
+  /** The backend and the streams old workers carry: what the metrics and task protection read. */
+  async backend(): Promise<{ servers: RuntimeServer[]; sessionsInOldWorkers: Map<string, number> }> {
+    const { servers } = await this.currentWorker();
+    return { servers, sessionsInOldWorkers: await this.sessionsInOldWorkers() };
+  }
+
+  /**
+   * The current worker's backend, through the admin socket; when that does not answer (its file
+   * deleted, say: a reload would not bring it back, the new worker inherits the listening socket),
+   * through the master CLI, which reaches the same worker. Later commands go the way that answered.
+   */
+  private async currentWorker(): Promise<{ api: RuntimeApi; servers: RuntimeServer[] }> {
+    try {
+      const servers = await this.admin.servers(RTMP_BACKEND);
+      this.worker = this.admin;
+      return { api: this.admin, servers };
+    } catch (e) {
+      const pids = (await this.process.masterStatus()).workerPids;
+      const pid = pids[pids.length - 1];
+      if (pid === undefined) throw e;
+      const api = this.viaMaster(pid);
+      const servers = await api.servers(RTMP_BACKEND);
+      this.opts.logger.warn({ socket: this.opts.adminSocket, err: (e as Error).message, worker: pid }, 'the admin socket does not answer: using the master CLI');
+      this.worker = api;
+      return { api, servers };
+    }
+  }
+
+  private viaMaster(pid: number): RuntimeApi {
+    return RuntimeApi.viaMaster(this.opts.masterSocket, pid, this.opts.timeoutMs);
+  }
+
+  private async sessionsInOldWorkers(): Promise<Map<string, number>> {
+    const sessions = new Map<string, number>();
+    for (const pid of (await this.process.masterStatus()).oldWorkerPids) {
+      let servers: RuntimeServer[];
+      try {
+        servers = await this.viaMaster(pid).servers(RTMP_BACKEND);
+      } catch (e) {
+        this.opts.logger.debug({ pid, err: (e as Error).message }, 'old worker did not answer (it may just have exited)');
+        continue;
+      }
+      for (const s of servers) if (s.sessions > 0) sessions.set(s.name, (sessions.get(s.name) ?? 0) + s.sessions);
+    }
+    return sessions;
+  }
+
+  /** Every worker with its servers and sessions; never throws for a socket that does not answer. */
+  async workers(): Promise<WorkersView> {
+    const masterPid = await this.process.runningPid();
+    let master: MasterStatus | undefined;
+    let masterError: string | undefined;
+    try {
+      master = await this.process.masterStatus();
+    } catch (e) {
+      masterError = `HAPROXY_MASTER_SOCKET=${this.opts.masterSocket}: ${(e as Error).message}`;
+    }
+    const newest = master?.workerPids[master.workerPids.length - 1];
+    const view = async (api: RuntimeApi, pid: number | undefined): Promise<WorkerView> => ({
+      pid,
+      servers: await api.servers(RTMP_BACKEND),
+      sessions: await api.sessions(),
+    });
+    let current: WorkerView | undefined;
+    let adminError: string | undefined;
+    try {
+      current = await view(this.admin, newest);
+    } catch (e) {
+      adminError = (e as Error).message;
+      if (newest !== undefined) {
+        current = await view(this.viaMaster(newest), newest).catch((e2: Error) => {
+          masterError ??= `HAPROXY_MASTER_SOCKET=${this.opts.masterSocket}: ${e2.message}`;
+          return undefined;
+        });
+      }
+    }
+    const old: WorkerView[] = [];
+    const unreachableWorkers: number[] = [];
+    for (const pid of master?.oldWorkerPids ?? []) {
+      // An old worker may finish its last stream and exit between `show proc` and this.
+      await view(this.viaMaster(pid), pid).then((w) => old.push(w), () => unreachableWorkers.push(pid));
+    }
+    return { masterPid, master, masterError, adminError, current, old, unreachableWorkers };
+  }
+
+  /** Through the way to the current worker the snapshot before it found. */
+  async applySteps(plan: MembershipPlan, serverOptions: string): Promise<RuntimeChanges> {
+    const api = this.worker;
+    const { logger } = this.opts;
+    const done: RuntimeChanges = { added: [], enabled: [], disabled: [], deleted: [], cut: [] };
+    const addressOf = new Map(plan.configServers.map((s) => [s.name, formatAddress(s.address, s.port)]));
+    const step = async (what: string, name: string, fn: () => Promise<void>, into: string[], why?: string) => {
+      try {
+        await fn();
+        into.push(name);
+        logger.info({ server: name, address: addressOf.get(name), ...(why && { reason: why }) }, `server ${what}`);
+      } catch (e) {
+        logger.warn({ server: name, err: (e as Error).message }, `server not ${what}; retrying next sync`);
+      }
+    };
+    // Disables first: a Server leaving or held must take no new stream before anything else becomes
+    // routable (the capacity gap lasts a few socket round trips).
+    for (const { name, reason } of plan.disable) {
+      await step(reason === 'removed' ? 'drained' : 'held', name, () => api.disableServer(RTMP_BACKEND, name), done.disabled, reason);
+    }
+    for (const { server, enable } of plan.add) {
+      await step('added', server.name, () => api.addServer(RTMP_BACKEND, server, { enable, options: serverOptions }), done.added, enable ? undefined : 'held');
+    }
+    for (const name of plan.enable) await step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), done.enabled);
+    for (const name of plan.cut) {
+      await step('cut', name, () => api.shutdownSessions(RTMP_BACKEND, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
+    }
+    for (const name of plan.delete) await step('deleted', name, () => api.deleteServer(RTMP_BACKEND, name), done.deleted);
+    return done;
+  }
+
+  async writeConfig(text: string): Promise<void> {
+    await ensureHealthMap(this.opts.healthMap);
+    await (await stageConfig(this.opts.configPath, text, (temp) => this.process.validate(temp))).commit();
+  }
+
+  async install(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
+    await ensureHealthMap(this.opts.healthMap);
+    await writeConfigAtomically(this.opts.configPath, text, (temp) => this.process.validate(temp));
+    try {
+      if (how === 'start') await this.process.start();
+      else await this.process.reload();
+    } catch (e) {
+      // Keep the file on disk equal to what runs: put the previous config back.
+      if (previous !== undefined && how === 'reload') await writeConfigAtomically(this.opts.configPath, previous, async () => {});
+      throw e;
+    }
+  }
+
+  async startWithLastConfig(): Promise<boolean> {
+    if ((await this.isRunning()) || (await readConfigFile(this.opts.configPath)) === undefined) return false;
+    await ensureHealthMap(this.opts.healthMap);
+    await this.process.validate(this.opts.configPath);
+    await this.process.start();
+    return true;
+  }
+
+  /** What the health page answers from now on; the map file too, so a restart keeps it. */
+  async setHealth(state: HealthState): Promise<void> {
+    if (!(await this.isRunning())) {
+      await ensureHealthMap(this.opts.healthMap, state);
+      return;
+    }
+    await setHealthState((await this.currentWorker()).api, this.opts.healthMap, state);
+  }
+
+  /** Streams still flowing (current worker plus old ones) once they all ended or the deadline passed. */
+  async waitForStreamsToEnd(deadline: number): Promise<number> {
+    for (let polls = 0; ; polls++) {
+      let live: number;
+      try {
+        const { oldWorkerPids } = await this.process.masterStatus();
+        live = (await this.worker.frontendSessions(RTMP_FRONTEND)) + oldWorkerPids.length;
+      } catch {
+        return 0; // HAProxy is not answering: nothing left to wait for
+      }
+      if (live === 0 || Date.now() >= deadline || polls > 100_000) return live;
+      await new Promise((r) => setTimeout(r, Math.min(500, Math.max(1, deadline - Date.now()))));
+    }
+  }
+}

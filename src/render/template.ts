@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config.js';
+import { sortServers, type RenderedServer } from '../model.js';
+import { compileTemplate, renderConfig, serverOptions, type CompiledTemplate, type RenderSettings } from './render.js';
+
+/** The template's settings, from the validated configuration. */
+export function renderSettingsFrom(config: Config): RenderSettings {
+  return {
+    bindAddress: config.bindAddress,
+    rtmpPort: config.rtmpPort,
+    healthPort: config.healthPort,
+    pidfile: config.haproxyPidfile,
+    adminSocket: config.haproxySocket,
+    healthPage: config.healthPage,
+    healthMap: config.haproxyHealthMap,
+    requireCapacity: config.healthRequireCapacity,
+    ...(config.haproxyMetricsPort !== undefined && { haproxyMetricsPort: config.haproxyMetricsPort }),
+    serverOptions: serverOptions({ sendProxy: config.serverSendProxy }),
+  };
+}
+
+/** How many rendered configs are remembered: what runs now and what a sync brings it to. */
+const REMEMBERED = 2;
+
+/**
+ * The template file, compiled, and the configs it rendered lately. A sync renders "what runs" to see
+ * whether anything but the servers changed, and "what it brings HAProxy to" for the file: the second
+ * is the next sync's first, so each fleet is rendered once. The template is read again at every
+ * `load()` and recompiled (forgetting what it rendered) only when its text changed.
+ */
+export class ConfigRenderer {
+  private compiled: { text: string; template: CompiledTemplate } | undefined;
+  private remembered: Array<{ key: string; text: string }> = [];
+  /** Renders done, not remembered ones: what the bench counts. */
+  renders = 0;
+
+  constructor(
+    readonly templatePath: string,
+    private readonly settings: RenderSettings,
+  ) {}
+
+  /** The options of every `server` line, for the Runtime API's `add server` too. */
+  get serverOptions(): string {
+    return this.settings.serverOptions;
+  }
+
+  /** Reads the template; a changed text is compiled (a syntax error throws a TemplateError). */
+  async load(): Promise<void> {
+    const text = await readFile(this.templatePath, 'utf8');
+    if (this.compiled?.text === text) return;
+    this.compiled = { text, template: compileTemplate(text, this.templatePath) };
+    this.remembered = [];
+  }
+
+  /** haproxy.cfg for these servers (any order). Throws a TemplateError or a refusal of bad data. */
+  render(servers: readonly RenderedServer[]): string {
+    if (this.compiled === undefined) throw new Error('ConfigRenderer.render() before load()');
+    const sorted = sortServers(servers) as RenderedServer[];
+    const key = sorted.map((s) => `${s.name} ${s.address} ${s.port} ${s.draining ? 1 : 0}`).join('\n');
+    const hit = this.remembered.find((r) => r.key === key);
+    if (hit) return hit.text;
+    const text = renderConfig(this.compiled.template, this.templatePath, this.settings, sorted);
+    this.renders++;
+    this.remembered = [{ key, text }, ...this.remembered].slice(0, REMEMBERED);
+    return text;
+  }
+}

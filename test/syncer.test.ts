@@ -1,0 +1,151 @@
+// The sync loop with its HAProxy client injected: which stage a failure belongs to, what is kept,
+// and what the client is asked to do. The client here records calls; the real one (src/haproxy/driver.ts)
+// is proven against a real HAProxy by runtime-apply, haproxy-sync and faults.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig, type Config } from '../src/config.js';
+import type { HaproxySnapshot } from '../src/core/reconcile.js';
+import type { HaproxyClient } from '../src/haproxy/driver.js';
+import { ConfigValidationError } from '../src/haproxy/process.js';
+import { silentLogger } from '../src/log.js';
+import type { RuntimeChanges, Server, SyncFailure, SyncOutcome } from '../src/model.js';
+import { ConfigRenderer, renderSettingsFrom } from '../src/render/template.js';
+import { Syncer } from '../src/sync.js';
+
+const fleet: Server[] = [
+  { name: 's1', address: '10.0.0.1', port: 1935 },
+  { name: 's2', address: '10.0.0.2', port: 1935 },
+];
+
+/** Records what the Syncer asks; `fail` makes one method throw. */
+class RecordingClient implements HaproxyClient {
+  calls: string[] = [];
+  snapshotValue: HaproxySnapshot = { running: false, file: undefined, servers: [], sessionsInOldWorkers: new Map() };
+  fail: Partial<Record<keyof HaproxyClient, Error>> = {};
+  private record(name: keyof HaproxyClient) {
+    this.calls.push(name);
+    const e = this.fail[name];
+    if (e) throw e;
+  }
+  async snapshot() {
+    this.record('snapshot');
+    return this.snapshotValue;
+  }
+  async applySteps(): Promise<RuntimeChanges> {
+    this.record('applySteps');
+    return { added: [], enabled: [], disabled: [], deleted: [], cut: [] };
+  }
+  async backend() {
+    this.record('backend');
+    return { servers: [], sessionsInOldWorkers: new Map() };
+  }
+  async writeConfig() {
+    this.record('writeConfig');
+  }
+  async install() {
+    this.record('install');
+  }
+  async startWithLastConfig() {
+    this.record('startWithLastConfig');
+    return false;
+  }
+  async setHealth() {
+    this.record('setHealth');
+  }
+}
+
+describe('Syncer with an injected HAProxy client', () => {
+  let dir: string;
+  let config: Config;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-syncer-'));
+    config = loadConfig({ DISCOVERY: 'static', STATIC_SERVERS: '10.0.0.1:1935', HAPROXY_CONFIG: path.join(dir, 'haproxy.cfg'), HAPROXY_SOCKET: path.join(dir, 'admin.sock') });
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const syncerWith = (client: HaproxyClient, o: { discover?: () => Promise<Server[]>; template?: string } = {}) =>
+    new Syncer({
+      config,
+      haproxy: client,
+      renderer: new ConfigRenderer(o.template ?? config.haproxyTemplate, renderSettingsFrom(config)),
+      discovery: { discover: async () => ({ servers: await (o.discover ?? (async () => fleet))(), skipped: [] }) },
+      logger: silentLogger(),
+      now: () => 1_000_000,
+      random: () => 0,
+    });
+  const failure = (o: SyncOutcome): SyncFailure => {
+    assert.equal(o.ok, false, 'the sync failed');
+    return o as SyncFailure;
+  };
+
+  test('not running: the rendered config is installed with a start, then the health page turns up', async () => {
+    const client = new RecordingClient();
+    const outcome = await syncerWith(client).sync();
+    assert.ok(outcome.ok && outcome.action === 'started');
+    assert.deepEqual(client.calls, ['snapshot', 'install', 'setHealth', 'backend']);
+  });
+
+  const stages: Array<{ description: string; setup: (c: RecordingClient) => void; template?: string; stage: string; calls: string[] }> = [
+    { description: 'the snapshot fails: apply', setup: (c) => (c.fail.snapshot = new Error('no answer')), stage: 'apply', calls: ['snapshot'] },
+    {
+      description: 'haproxy -c rejects the text: validate',
+      setup: (c) => (c.fail.install = new ConfigValidationError('haproxy.cfg', '[ALERT] bad')),
+      stage: 'validate',
+      calls: ['snapshot', 'install'],
+    },
+    { description: 'the start fails: apply', setup: (c) => (c.fail.install = new Error('did not come up')), stage: 'apply', calls: ['snapshot', 'install'] },
+    { description: 'the template does not render: render, HAProxy untouched', setup: () => {}, template: 'BROKEN', stage: 'render', calls: ['snapshot'] },
+  ];
+  for (const s of stages) {
+    test(`${s.description}; nothing else is asked and the health page stays as it was`, async () => {
+      const client = new RecordingClient();
+      s.setup(client);
+      let template: string | undefined;
+      if (s.template) {
+        template = path.join(dir, 'broken.ejs');
+        await writeFile(template, '<%= servers.map((s) => s.nope.deeper).join() %>');
+      }
+      const f = failure(await syncerWith(client, template ? { template } : {}).sync());
+      assert.equal(f.stage, s.stage);
+      assert.deepEqual(client.calls, s.calls);
+      assert.equal(f.retryInMs, undefined);
+    });
+  }
+
+  test('a failed discovery keeps HAProxy running with the last config and backs off; the next tick does not call discovery', async () => {
+    const client = new RecordingClient();
+    let discoveries = 0;
+    const syncer = syncerWith(client, {
+      discover: async () => {
+        discoveries++;
+        throw Object.assign(new Error('Rate exceeded'), { code: 'ThrottlingException' });
+      },
+    });
+    const first = failure(await syncer.sync());
+    assert.equal(first.stage, 'discovery');
+    assert.equal(first.code, 'ThrottlingException');
+    const second = failure(await syncer.sync());
+    assert.equal(second.stage, 'backoff');
+    assert.equal(second.retryInMs, 500);
+    assert.equal(discoveries, 1);
+    assert.deepEqual(client.calls, ['startWithLastConfig', 'startWithLastConfig']);
+  });
+
+  test('running and in agreement: nothing is changed and the snapshot serves as the backend', async () => {
+    const client = new RecordingClient();
+    const syncer = syncerWith(client);
+    assert.ok((await syncer.sync()).ok);
+    const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
+    await renderer.load();
+    const servers = fleet.map((s) => ({ ...s, sessions: 0, maintenance: false, status: 'UP' }));
+    client.snapshotValue = { running: true, file: renderer.render(fleet.map((s) => ({ ...s, draining: false }))), servers, sessionsInOldWorkers: new Map() };
+    client.calls = [];
+    const outcome = await syncer.sync();
+    assert.ok(outcome.ok && outcome.action === 'none');
+    assert.deepEqual(client.calls, ['snapshot']);
+    assert.deepEqual(outcome.backend?.map((b) => b.name), ['s1', 's2']);
+  });
+});
