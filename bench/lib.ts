@@ -146,9 +146,6 @@ export function mustOk(outcome: SyncOutcome, what: string): OkOutcome {
 /** The tests' stand-in Server: it counts the connections open on it now (two at once is a double-booking). */
 export { startTcpBackend as startCountingBackend, type TcpBackend as CountingBackend } from '../test/helpers/tcp-backends.js';
 
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Rejects when `p` takes longer than `ms`: every step of a bench is bounded in time. */
 export async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -11,7 +11,7 @@ import type { HaproxySnapshot } from '../src/core/reconcile.js';
 import type { HaproxyClient } from '../src/haproxy/driver.js';
 import { ConfigValidationError } from '../src/haproxy/process.js';
 import { silentLogger } from '../src/log.js';
-import type { RuntimeChanges, Server, SyncFailure, SyncOutcome } from '../src/model.js';
+import type { RuntimeChanges, RuntimeServer, Server, SyncFailure, SyncOutcome } from '../src/model.js';
 import { ConfigRenderer, renderSettingsFrom } from '../src/render/template.js';
 import { Syncer } from '../src/sync.js';
 
@@ -24,6 +24,7 @@ const fleet: Server[] = [
 class RecordingClient implements HaproxyClient {
   calls: string[] = [];
   snapshotValue: HaproxySnapshot = { running: false, file: undefined, servers: [], sessionsInOldWorkers: new Map() };
+  backendValue: RuntimeServer[] = [];
   fail: Partial<Record<keyof HaproxyClient, Error>> = {};
   private record(name: keyof HaproxyClient) {
     this.calls.push(name);
@@ -40,7 +41,7 @@ class RecordingClient implements HaproxyClient {
   }
   async backend() {
     this.record('backend');
-    return { servers: [], sessionsInOldWorkers: new Map() };
+    return { servers: this.backendValue, sessionsInOldWorkers: new Map() };
   }
   async writeConfig() {
     this.record('writeConfig');
@@ -66,11 +67,11 @@ describe('Syncer with an injected HAProxy client', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  const syncerWith = (client: HaproxyClient, o: { discover?: () => Promise<Server[]>; template?: string } = {}) =>
+  const syncerWith = (client: HaproxyClient, o: { discover?: () => Promise<Server[]>; template?: string; renderer?: ConfigRenderer } = {}) =>
     new Syncer({
       config,
       haproxy: client,
-      renderer: new ConfigRenderer(o.template ?? config.haproxyTemplate, renderSettingsFrom(config)),
+      renderer: o.renderer ?? new ConfigRenderer(o.template ?? config.haproxyTemplate, renderSettingsFrom(config)),
       discovery: { discover: async () => ({ servers: await (o.discover ?? (async () => fleet))(), skipped: [] }) },
       logger: silentLogger(),
       now: () => 1_000_000,
@@ -147,5 +148,25 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.ok(outcome.ok && outcome.action === 'none');
     assert.deepEqual(client.calls, ['snapshot']);
     assert.deepEqual(outcome.backend?.map((b) => b.name), ['s1', 's2']);
+  });
+
+  test('each fleet is rendered once: what runs was rendered by the sync that brought it there', async () => {
+    const client = new RecordingClient();
+    const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
+    let discovered = fleet;
+    const syncer = syncerWith(client, { renderer, discover: async () => discovered });
+    const running = (servers: Server[]) => servers.map((s) => ({ ...s, sessions: 0, maintenance: false, status: 'UP' }));
+    assert.ok((await syncer.sync()).ok); // start: the fleet rendered
+    assert.equal(renderer.renders, 1);
+    client.snapshotValue = { running: true, file: renderer.render(fleet.map((s) => ({ ...s, draining: false }))), servers: running(fleet), sessionsInOldWorkers: new Map() };
+    for (let i = 0; i < 3; i++) assert.ok((await syncer.sync()).ok);
+    assert.equal(renderer.renders, 1, 'steady syncs render nothing new');
+    discovered = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
+    client.backendValue = running(discovered);
+    client.calls = [];
+    const outcome = await syncer.sync();
+    assert.ok(outcome.ok && outcome.action === 'runtime', JSON.stringify(outcome));
+    assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'backend', 'writeConfig']);
+    assert.equal(renderer.renders, 2, 'a change renders the new backend once');
   });
 });

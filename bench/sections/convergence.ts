@@ -2,6 +2,7 @@
 // real AWS SDK against the emulator). A task is listed as PENDING, then, at a random phase of the
 // schedule, turns RUNNING; we time from that moment until a new connection through HAProxy is greeted
 // by that task's own TCP backend (a fresh loopback address per trial).
+import { setTimeout as delay } from 'node:timers/promises';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import type { ApplyMode } from '../../src/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
@@ -11,7 +12,6 @@ import { greetingVia } from '../../test/helpers/tcp-backends.js';
 import {
   bounded,
   createProxy,
-  delay,
   logger,
   median,
   percentile,

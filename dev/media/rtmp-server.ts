@@ -6,6 +6,7 @@ import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export interface RtmpServerOptions {
   /** Loopback (or other local) IP literal to listen on, e.g. 127.0.0.2. */
@@ -266,9 +267,6 @@ function urlHost(address: string): string {
   return net.isIPv6(address) ? `[${address}]` : address;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
