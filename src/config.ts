@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cron from 'node-cron';
+import { parseStaticServers, type StaticServerSpec } from './discovery/static.js';
 import { isIpLiteral, isValidPort } from './model.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -12,11 +12,6 @@ export const PACKAGE_ROOT = path.basename(path.dirname(HERE)) === 'dist' ? path.
 export type DiscoveryKind = 'ecs' | 'static';
 export type AddressMode = 'private' | 'public';
 export type ApplyMode = 'runtime' | 'reload';
-
-export interface StaticServerSpec {
-  address: string;
-  port: number;
-}
 
 export interface Config {
   discovery: DiscoveryKind;
@@ -63,6 +58,8 @@ export interface Config {
   serverDrainTimeoutSeconds?: number;
   /** Each Server's status page, polled to keep Servers streaming through other Proxies out of rotation. */
   busyCheck?: BusyCheckConfig;
+  /** Several Proxies in front of one fleet: each Server owned by one of them (PROXY_SERVICE). */
+  peering?: PeeringConfig;
   logLevel: string;
 }
 
@@ -71,6 +68,19 @@ export interface BusyCheckConfig {
   path: string;
   /** Text in the page that means "streaming": nginx-rtmp's stat page shows <publishing/>. */
   pattern: string;
+}
+
+export interface PeeringConfig {
+  /** The Proxies' own ECS service and its cluster: the live Proxies are its RUNNING tasks. */
+  cluster: string;
+  service: string;
+  /** This Proxy's task ARN; undefined: read from the ECS task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4, set by ECS). */
+  taskArn?: string;
+  metadataUri?: string;
+  /** Where peers forward streamers this Proxy has a free Server for (tcp, on BIND_ADDRESS). */
+  peerPort: number;
+  /** Where peers read which Servers this Proxy routes to, and whether it has a free one (http). */
+  peerApiPort: number;
 }
 
 /** A bad setting: names the variable, its value and what is allowed. */
@@ -248,6 +258,31 @@ export function loadConfig(env: Env = process.env): Config {
     busyPort === undefined ? undefined : { port: busyPort, path: busyPath, pattern: read('BUSY_CHECK_PATTERN') ?? '<publishing/>' };
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
 
+  const proxyService = read('PROXY_SERVICE');
+  const proxyCluster = read('PROXY_CLUSTER') ?? ecsCluster;
+  const peerPort = port('PEER_PORT', 1936);
+  const peerApiPort = port('PEER_API_PORT', 8001);
+  let peering: PeeringConfig | undefined;
+  if (proxyService !== undefined) {
+    const proxyTaskArn = read('PROXY_TASK_ARN');
+    if (proxyCluster === undefined) errors.push(new ConfigError('PROXY_CLUSTER', '', 'required with PROXY_SERVICE when ECS_CLUSTER is not set: the Proxies\' cluster'));
+    if (applyMode !== 'runtime') errors.push(new ConfigError('APPLY_MODE', applyMode, 'runtime when PROXY_SERVICE is set: ownership changes go through the Runtime API'));
+    const used = [['RTMP_PORT', rtmpPort], ['HEALTH_PORT', healthPort], ['METRICS_PORT', metricsPort], ['HAPROXY_METRICS_PORT', haproxyMetricsPort]] as const;
+    for (const [variable, value] of [['PEER_PORT', peerPort], ['PEER_API_PORT', peerApiPort]] as const) {
+      const clash = [...used, ['PEER_PORT', peerPort] as const].find(([other, p]) => other !== variable && p === value);
+      if (clash) errors.push(new ConfigError(variable, String(value), `a port different from ${clash[0]}`));
+    }
+    const metadataUri = read('ECS_CONTAINER_METADATA_URI_V4');
+    peering = {
+      cluster: proxyCluster ?? '',
+      service: proxyService,
+      ...(proxyTaskArn !== undefined && { taskArn: proxyTaskArn }),
+      ...(metadataUri !== undefined && { metadataUri }),
+      peerPort,
+      peerApiPort,
+    };
+  }
+
   if (errors.length > 0) throw new ConfigErrors(errors);
   return {
     discovery,
@@ -280,32 +315,7 @@ export function loadConfig(env: Env = process.env): Config {
     protectionMinutes,
     ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),
     ...(busyCheck !== undefined && { busyCheck }),
+    ...(peering !== undefined && { peering }),
     logLevel,
   };
-}
-
-/** `host:port,host:port` → specs; a bare host takes the default port. IPv6 as `[addr]:port`. */
-export function parseStaticServers(raw: string, defaultPort: number): StaticServerSpec[] {
-  const specs: StaticServerSpec[] = [];
-  for (const item of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
-    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(item);
-    let address: string;
-    let portText: string | undefined;
-    if (bracketed) {
-      address = bracketed[1]!;
-      portText = bracketed[2];
-    } else if (isIP(item) === 6) {
-      address = item;
-    } else {
-      const colon = item.lastIndexOf(':');
-      address = colon < 0 ? item : item.slice(0, colon);
-      portText = colon < 0 ? undefined : item.slice(colon + 1);
-    }
-    if (!isIpLiteral(address)) throw new Error(`"${item}": the host must be an IPv4 or IPv6 literal (IPv6 as [addr]:port)`);
-    const port = portText === undefined ? defaultPort : /^\d+$/.test(portText) ? Number(portText) : NaN;
-    if (!isValidPort(port)) throw new Error(`"${item}": the port must be an integer from 1 to 65535`);
-    specs.push({ address, port });
-  }
-  if (specs.length === 0) throw new Error('at least one host:port');
-  return specs;
 }

@@ -84,6 +84,14 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
       await task.destroy();
       await firstSync.catch(() => undefined);
       await syncer.whenIdle();
+      if (opts.stopHaproxy && config.peering) {
+        // Several Proxies: this one's Servers leave rotation at once (live streams go on) so the peers
+        // take them over as they become idle; a streamer that still arrives is forwarded to a peer.
+        await driver.disableAll().then(
+          () => logger.info('shutting down: every Server out of rotation here, handed over to the peers'),
+          (e) => logger.warn({ err: (e as Error).message }, 'shutting down: could not take the Servers out of rotation'),
+        );
+      }
       if (opts.stopHaproxy) {
         const live = await driver.waitForStreamsToEnd(deadline);
         if (live > 0) logger.warn({ streams: live, graceSeconds: config.shutdownGraceSeconds }, 'streams outlasted SHUTDOWN_GRACE_SECONDS: stopping HAProxy cuts them');

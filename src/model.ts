@@ -139,13 +139,22 @@ export type HealthState = 'up' | 'down';
 export type SyncAction = 'none' | 'started' | 'reloaded' | 'runtime';
 /** Where a sync failed; `backoff`: discovery was left alone this tick after earlier failures. */
 export type SyncStage = 'backoff' | 'discovery' | 'render' | 'validate' | 'apply';
-/** Why a Server that is in the fleet takes no new stream for now. */
-export type HoldReason = 'busy-in-old-worker' | 'busy-elsewhere' | 'address-busy';
+/**
+ * Why a Server that is in the fleet takes no new stream here for now. With several Proxies:
+ * `owned-by-peer`, another Proxy owns it; `handoff`, it is ours but a peer still routes to it,
+ * carries a stream on it or could not be asked.
+ */
+export type HoldReason = 'busy-in-old-worker' | 'busy-elsewhere' | 'address-busy' | 'owned-by-peer' | 'handoff';
+
+/** The backend peers' forwarded streamers go to (one server per peer Proxy); never forwarded again. */
+export const PEER_BACKEND = 'bk_peers';
 
 /** Runtime API changes a sync made, by kind (server names). */
 export interface RuntimeChanges {
   added: string[];
   enabled: string[];
+  /** Several Proxies: claimed first, then enabled or released once the peers answered. */
+  claimed: string[];
   disabled: string[];
   deleted: string[];
   cut: string[];

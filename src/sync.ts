@@ -9,15 +9,18 @@ import {
   guardFleet,
   healthToSet,
   INITIAL_SYNC_STATE,
+  type DecideInput,
   type Decision,
   type SyncState,
 } from './core/reconcile.js';
+import { forgetSettledPeers, peerServers, peersToAsk, settleClaims, type ProxyTask } from './core/ownership.js';
+import { createProxyDiscovery, type ProxyDiscovery } from './discovery/proxies.js';
 import type { Discovery } from './discovery/types.js';
 import { findBusyServers } from './discovery/busy-check.js';
 import { HaproxyDriver, type HaproxyClient } from './haproxy/driver.js';
 import { ConfigValidationError } from './haproxy/process.js';
 import { FailureLog, type Logger } from './log.js';
-import { backendServers, type DropHeld, type HealthState, type RenderedServer, type RuntimeChanges, type Server, type SyncAction, type SyncOutcome, type SyncStage } from './model.js';
+import { backendServers, PEER_BACKEND, type DropHeld, type HealthState, type RenderedServer, type RuntimeChanges, type Server, type SyncAction, type SyncOutcome, type SyncStage } from './model.js';
 import { ConfigRenderer, renderSettingsFrom } from './render/template.js';
 
 export interface SyncerDeps {
@@ -28,6 +31,8 @@ export interface SyncerDeps {
   logger: Logger;
   /** Asks the Servers' own status pages which stream through another Proxy (BUSY_CHECK_*). */
   busyCheck?: (servers: readonly Server[]) => Promise<Set<string>>;
+  /** Several Proxies (PROXY_SERVICE): the others, and what their HAProxys route to. */
+  proxies?: ProxyDiscovery;
   /** Clock, for drain timeouts and backoff. */
   now?: () => number;
   /** Jitter source in [0, 1), for backoff. */
@@ -122,9 +127,9 @@ export class Syncer {
     let dropHeld: DropHeld | undefined;
     /** The backend as it stands after the change, when this sync read it already. */
     let after: Awaited<ReturnType<HaproxyClient['backend']>> | undefined;
-    const render = (servers: readonly RenderedServer[]) => {
+    const render = (servers: readonly RenderedServer[], peers?: readonly RenderedServer[]) => {
       try {
-        return renderer.render(servers);
+        return renderer.render(servers, peers);
       } catch (e) {
         throw new StageError('render', e);
       }
@@ -141,7 +146,8 @@ export class Syncer {
         logger.warn(dropHeld, `fleet dropped by more than MAX_DROP_PERCENT=${config.maxDropPercent}%: keeping the last known-good fleet until the next sync confirms it`);
       } else if (guarded.drop) logger.warn({ from: guarded.drop.from, to: guarded.drop.to }, 'sudden fleet drop confirmed by a second sync: applying it');
       const busyElsewhere = config.applyMode === 'runtime' && this.deps.busyCheck ? await this.deps.busyCheck(fleet) : new Set<string>();
-      decision = decide({ state: this.state, fleet, snapshot, busyElsewhere, settings, now: this.now(), render });
+      const peering = await this.askPeers();
+      decision = decide({ state: this.state, fleet, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
       this.state = decision.state;
       const { change } = decision;
       if (change.kind === 'none' && snapshot.running) after = snapshot;
@@ -149,8 +155,14 @@ export class Syncer {
         await inStage('apply', () => haproxy.install(change.text, snapshot.file, change.kind));
       } else if (change.kind === 'runtime') {
         changes = await inStage('apply', () => haproxy.applySteps(change.plan, renderer.serverOptions));
+        if (change.peerPlan) await inStage('apply', () => haproxy.applySteps(change.peerPlan!, renderer.peerServerOptions, PEER_BACKEND));
+        if (peering && changes.claimed.length > 0) {
+          // Claimed (visible to peers, taking nothing): asked again, then enabled only where no peer holds it.
+          const settled = settleClaims(changes.claimed, await this.deps.proxies!.readPeers(peering.asked));
+          await inStage('apply', () => haproxy.settleClaims(settled.enable, settled.release));
+        }
         after = await inStage('apply', () => haproxy.backend());
-        const text = fileAfterSteps(after.servers, snapshot.file, render);
+        const text = fileAfterSteps(after, snapshot.file, render);
         if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
       }
     } catch (e) {
@@ -192,6 +204,19 @@ export class Syncer {
     return { ok: true, ...fields, ...(backend && { backend }) };
   }
 
+  /** Several Proxies: who runs, who this Proxy is, and what each peer routes to now. */
+  private async askPeers(): Promise<{ input: NonNullable<DecideInput['peering']>; asked: Array<ProxyTask & { live: boolean }> } | undefined> {
+    const { proxies: discovery, config } = this.deps;
+    if (!discovery || !config.peering) return undefined;
+    const { self, proxies } = await discovery.discover();
+    const { ask, known } = peersToAsk(this.state.peers, proxies, self, this.now());
+    const answers = await discovery.readPeers(ask);
+    const listed = proxies ?? this.state.proxies;
+    this.state = { ...this.state, peers: forgetSettledPeers(known, answers), proxies: listed };
+    const view = { self, proxies: proxies?.map((p) => p.taskArn), peers: answers };
+    return { input: { view, peers: peerServers(listed, self, config.peering.peerPort) }, asked: ask };
+  }
+
   /** Counts and logs a failure (first of a kind as an error, then quietly); a failed discovery backs off. */
   private failed(stage: SyncStage, error: unknown, durationMs: number): SyncOutcome {
     const err = error instanceof Error ? error : new Error(String(error));
@@ -228,6 +253,9 @@ export function createSyncer(
     haproxy: opts.driver ?? HaproxyDriver.fromConfig(config, logger),
     renderer: new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config)),
     ...(busyCheck && { busyCheck: (servers: readonly Server[]) => findBusyServers(servers, busyCheck, logger) }),
+    ...(config.peering && {
+      proxies: createProxyDiscovery({ peering: config.peering, logger, ...(config.peering.metadataUri && { metadataUri: config.peering.metadataUri }) }),
+    }),
     ...(opts.now && { now: opts.now }),
     ...(opts.random && { random: opts.random }),
   });

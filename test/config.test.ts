@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigErrors, loadConfig, PACKAGE_ROOT, parseStaticServers } from '../src/config.js';
+import { ConfigErrors, loadConfig, PACKAGE_ROOT } from '../src/config.js';
+import { parseStaticServers } from '../src/discovery/static.js';
 
 const base = { ECS_CLUSTER: 'media' };
 

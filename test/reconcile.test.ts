@@ -17,6 +17,7 @@ import {
   type SyncSettings,
   type SyncState,
 } from '../src/core/reconcile.js';
+import { ownerOf } from '../src/core/ownership.js';
 import { renderedFromRuntime } from '../src/core/plan.js';
 import { sortServers, type HoldReason, type RenderedServer, type RuntimeServer, type Server } from '../src/model.js';
 
@@ -32,8 +33,9 @@ const runningServer = (n: number, o: { sessions?: number; maintenance?: boolean;
   status: o.maintenance ? 'MAINT' : 'UP',
 });
 /** A stand-in template: one line per server, `disabled` for those held or draining; `version` stands for the template's text. */
-const templateV = (version: string) => (servers: readonly RenderedServer[]) =>
-  [`template ${version}`, ...sortServers(servers).map((s) => `server ${s.name} ${s.address}:${s.port}${(s as RenderedServer).draining ? ' disabled' : ''}`)].join('\n');
+const line = (s: RenderedServer) => `server ${s.name} ${s.address}:${s.port}${s.draining ? ' disabled' : ''}`;
+const templateV = (version: string) => (servers: readonly RenderedServer[], peers: readonly RenderedServer[] = []) =>
+  [`template ${version}`, ...(sortServers(servers) as RenderedServer[]).map(line), ...(sortServers(peers) as RenderedServer[]).map(line)].join('\n');
 const render = templateV('v1');
 /** HAProxy running `servers`, with the file on disk agreeing (rendered from them by the same template). */
 const runs = (servers: RuntimeServer[], o: { old?: Record<string, number>; file?: string } = {}): HaproxySnapshot => ({
@@ -51,6 +53,7 @@ interface Expected {
   kind: Change['kind'];
   add?: Array<[string, boolean]>;
   enable?: string[];
+  claim?: string[];
   disable?: Array<[string, string]>;
   cut?: string[];
   delete?: string[];
@@ -69,6 +72,7 @@ function summarize(input: DecideInput): Expected {
     const p = d.change.plan;
     out.add = p.add.map((a) => [a.server.name, a.enable]);
     out.enable = p.enable;
+    if (p.claim.length > 0) out.claim = p.claim;
     out.disable = p.disable.map((x) => [x.name, x.reason]);
     out.cut = p.cut;
     out.delete = p.delete;
@@ -359,8 +363,48 @@ describe('health page and the file after runtime steps', () => {
   test('the file follows what runs after the steps: written only when it differs', () => {
     const after = [runningServer(1), runningServer(2, { maintenance: true })];
     const text = render(renderedFromRuntime(after));
-    assert.equal(fileAfterSteps(after, text, render), undefined);
-    assert.equal(fileAfterSteps(after, 'older', render), text);
+    assert.equal(fileAfterSteps({ servers: after }, text, render), undefined);
+    assert.equal(fileAfterSteps({ servers: after }, 'older', render), text);
     assert.ok(text.includes('server s2 10.0.0.2:1935 disabled'), 'a held Server is written disabled');
+  });
+});
+
+describe('decide with several Proxies', () => {
+  const A = 'arn:aws:ecs:us-east-1:123456789012:task/p/aaaa';
+  const B = 'arn:aws:ecs:us-east-1:123456789012:task/p/bbbb';
+  const fleet = fleetOf(1, 2, 3, 4, 5, 6);
+  const ours = fleet.filter((s) => ownerOf(s.name, [A, B]) === A).map((s) => s.name);
+  const theirs = fleet.filter((s) => ownerOf(s.name, [A, B]) === B).map((s) => s.name);
+  const peerB = { name: 'peer-bbbb', address: '127.0.3.2', port: 1936 };
+  const peering = (taken: string[] = []) => ({ view: { self: A, proxies: [A, B], peers: [{ taskArn: B, live: true, taken: new Set(taken) }] }, peers: [peerB] });
+  const runtime = (input: Partial<DecideInput>) => {
+    const d = decide({ ...base, fleet, snapshot: runs([]), ...input });
+    assert.equal(d.change.kind, 'runtime');
+    return d.change.kind === 'runtime' ? d.change : assert.fail('a runtime change');
+  };
+
+  test('both Proxies own some of six Servers (the test needs a split)', () => {
+    assert.ok(ours.length > 0 && theirs.length > 0, `${ours} / ${theirs}`);
+  });
+  test("new Servers: ours are added and claimed, the peer's added held; the peer is added to bk_peers", () => {
+    const c = runtime({ peering: peering() });
+    assert.deepEqual(c.plan.add.map((a) => [a.server.name, a.enable]), fleet.map((s) => [s.name, false]));
+    assert.deepEqual(c.plan.claim, ours);
+    assert.deepEqual(new Set(c.plan.held.filter((h) => h.reason === 'owned-by-peer').map((h) => h.name)), new Set(theirs));
+    assert.deepEqual(c.peerPlan?.add.map((a) => [a.server.name, a.enable]), [['peer-bbbb', true]]);
+    assert.ok(c.plan.configServers.every((s) => s.draining), 'written disabled until the claims settle');
+  });
+  test('one of ours the peer still streams on: handoff, not claimed', () => {
+    const c = runtime({ peering: peering([ours[0]!]) });
+    assert.ok(!c.plan.claim.includes(ours[0]!));
+    assert.deepEqual(c.plan.held.find((h) => h.name === ours[0]), { name: ours[0], reason: 'handoff' });
+  });
+  test("ownership moved to the peer: ours in rotation is disabled (its stream goes on); nothing else changes", () => {
+    const running = fleet.map((s, i) => runningServer(i + 1, { sessions: s.name === theirs[0] ? 1 : 0, maintenance: !ours.includes(s.name) && s.name !== theirs[0] }));
+    const snapshot = { ...runs(running), peers: [{ ...peerB, sessions: 0, maintenance: false, status: 'UP' }] };
+    snapshot.file = render(renderedFromRuntime(running), renderedFromRuntime(snapshot.peers));
+    const c = runtime({ snapshot, peering: peering() });
+    assert.deepEqual(c.plan.disable, [{ name: theirs[0], reason: 'owned-by-peer' }]);
+    assert.deepEqual([c.plan.add, c.plan.claim, c.plan.enable, c.plan.delete, c.plan.cut], [[], [], [], [], []]);
   });
 });

@@ -37,11 +37,14 @@ class RecordingClient implements HaproxyClient {
   }
   async applySteps(): Promise<RuntimeChanges> {
     this.record('applySteps');
-    return { added: [], enabled: [], disabled: [], deleted: [], cut: [] };
+    return { added: [], enabled: [], claimed: [], disabled: [], deleted: [], cut: [] };
   }
   async backend() {
     this.record('backend');
     return { servers: this.backendValue, sessionsInOldWorkers: new Map() };
+  }
+  async settleClaims() {
+    this.record('settleClaims');
   }
   async writeConfig() {
     this.record('writeConfig');

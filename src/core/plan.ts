@@ -15,6 +15,10 @@ export interface MembershipInput {
   now: number;
   /** A drain longer than this cuts the stream; undefined waits for it to end. */
   drainTimeoutMs?: number;
+  /** Holds decided elsewhere (ownership across Proxies), by server name. */
+  holds?: ReadonlyMap<string, HoldReason>;
+  /** Several Proxies: a Server is claimed first (taking nothing, visible to peers), enabled once no peer holds it. */
+  claim?: boolean;
 }
 
 export interface MembershipPlan {
@@ -22,6 +26,8 @@ export interface MembershipPlan {
   add: Array<{ server: Server; enable: boolean }>;
   /** In the fleet, in maintenance, no longer held. */
   enable: string[];
+  /** Like `enable`, with several Proxies: claimed first, enabled once the peers confirm (core/ownership.ts). */
+  claim: string[];
   /** Take no new stream: removed from the fleet, or held. */
   disable: Array<{ name: string; reason: 'removed' | HoldReason }>;
   /** Drains that outlived the drain timeout: their streams are cut. */
@@ -40,7 +46,7 @@ export interface MembershipPlan {
 
 /** True when the plan changes nothing in HAProxy. */
 export function isEmptyPlan(plan: MembershipPlan): boolean {
-  return plan.add.length + plan.enable.length + plan.disable.length + plan.cut.length + plan.delete.length === 0;
+  return plan.add.length + plan.enable.length + plan.claim.length + plan.disable.length + plan.cut.length + plan.delete.length === 0;
 }
 
 /**
@@ -49,7 +55,7 @@ export function isEmptyPlan(plan: MembershipPlan): boolean {
  * is free. A removed Server is drained, not cut: deleted only once it carries nothing here.
  */
 export function planMembership(input: MembershipInput): MembershipPlan {
-  const plan: MembershipPlan = { add: [], enable: [], disable: [], cut: [], delete: [], conflicts: [], draining: [], held: [], configServers: [] };
+  const plan: MembershipPlan = { add: [], enable: [], claim: [], disable: [], cut: [], delete: [], conflicts: [], draining: [], held: [], configServers: [] };
   const running = new Map(input.running.map((r) => [r.name, r]));
   const desiredNames = new Set(input.desired.map((s) => s.name));
   // Built once, so the plan stays linear in the fleet: who else can take a stream at each address:port
@@ -66,15 +72,18 @@ export function planMembership(input: MembershipInput): MembershipPlan {
     const r = running.get(server.name);
     const hold = holdReason(server.name, r, input, occupiedBy.get(`${server.address}:${server.port}`) ?? []);
     if (hold) plan.held.push({ name: server.name, reason: hold });
-    plan.configServers.push({ ...server, draining: hold !== undefined });
+    // With claims, a Server not routed here yet is written disabled: it is enabled only once the peers confirm.
+    const unconfirmed = input.claim === true && (r === undefined || r.maintenance);
+    plan.configServers.push({ ...server, draining: hold !== undefined || unconfirmed });
     if (!r) {
-      plan.add.push({ server, enable: hold === undefined });
+      plan.add.push({ server, enable: hold === undefined && !input.claim });
+      if (hold === undefined && input.claim) plan.claim.push(server.name);
     } else if (r.address !== server.address || r.port !== server.port) {
       plan.conflicts.push(server.name);
     } else if (hold && !r.maintenance) {
       plan.disable.push({ name: server.name, reason: hold });
     } else if (!hold && r.maintenance) {
-      plan.enable.push(server.name);
+      (input.claim ? plan.claim : plan.enable).push(server.name);
     }
   }
 
@@ -97,6 +106,8 @@ export function planMembership(input: MembershipInput): MembershipPlan {
 }
 
 function holdReason(name: string, running: RuntimeServer | undefined, input: MembershipInput, occupiedBy: readonly string[]): HoldReason | undefined {
+  const decided = input.holds?.get(name);
+  if (decided) return decided;
   if ((input.sessionsInOldWorkers.get(name) ?? 0) > 0) return 'busy-in-old-worker';
   // The same address under another name (a new task that got a stopped task's IP): held while the
   // other streams there, or for one sync while the other is still routable and being disabled.

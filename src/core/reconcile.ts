@@ -5,6 +5,7 @@
  */
 import type { HealthState, RenderedServer, RuntimeServer, Server, SyncStage } from '../model.js';
 import { backoffMs, isSuddenDrop } from './guards.js';
+import { ownershipHolds, type KnownPeer, type OwnershipView, type ProxyTask } from './ownership.js';
 import { holdBusyForReload, isEmptyPlan, planMembership, renderedFromRuntime, type MembershipPlan } from './plan.js';
 
 /** What runs, as the HAProxy driver reads it before a sync decides. */
@@ -16,6 +17,8 @@ export interface HaproxySnapshot {
   servers: RuntimeServer[];
   /** Streams that workers left by earlier reloads still carry, by server name. */
   sessionsInOldWorkers: ReadonlyMap<string, number>;
+  /** With several Proxies: the peer backend (one server per peer Proxy). */
+  peers?: RuntimeServer[];
 }
 
 /** Carried from one sync to the next. */
@@ -34,6 +37,9 @@ export interface SyncState {
   health: HealthState | undefined;
   /** Shutdown began: the health page stays `down`. */
   healthHeldDown: boolean;
+  /** Several Proxies: the peers seen lately, and the live Proxies as last listed. */
+  peers: ReadonlyMap<string, KnownPeer>;
+  proxies: readonly ProxyTask[];
 }
 
 export const INITIAL_SYNC_STATE: SyncState = {
@@ -44,6 +50,8 @@ export const INITIAL_SYNC_STATE: SyncState = {
   failures: { count: 0, kind: '', retryAt: 0 },
   health: undefined,
   healthHeldDown: false,
+  peers: new Map(),
+  proxies: [],
 };
 
 export interface SyncSettings {
@@ -92,15 +100,17 @@ export interface DecideInput {
   busyElsewhere: ReadonlySet<string>;
   settings: SyncSettings;
   now: number;
-  /** The template, rendering a backend into haproxy.cfg. */
-  render: (servers: readonly RenderedServer[]) => string;
+  /** The template, rendering the backends into haproxy.cfg. */
+  render: (servers: readonly RenderedServer[], peers?: readonly RenderedServer[]) => string;
+  /** With several Proxies: who owns what, and the peer Proxies to forward to (bk_peers). */
+  peering?: { view: OwnershipView; peers: readonly Server[] };
 }
 
 /** What to do to HAProxy. */
 export type Change =
   | { kind: 'none' }
   | { kind: 'start' | 'reload'; text: string; reason: string }
-  | { kind: 'runtime'; plan: MembershipPlan };
+  | { kind: 'runtime'; plan: MembershipPlan; peerPlan?: MembershipPlan };
 
 export interface Decision {
   change: Change;
@@ -128,6 +138,7 @@ export function decide(input: DecideInput): Decision {
     return { change, draining: [], held: [], state };
   }
 
+  const routedHere = new Set(snapshot.servers.filter((r) => !r.maintenance).map((r) => r.name));
   const plan = planMembership({
     desired: fleet,
     running: snapshot.servers,
@@ -136,29 +147,50 @@ export function decide(input: DecideInput): Decision {
     drainingSince: state.drainingSince,
     now: input.now,
     ...(settings.drainTimeoutMs !== undefined && { drainTimeoutMs: settings.drainTimeoutMs }),
+    ...(input.peering && { holds: ownershipHolds(fleet, routedHere, input.peering.view), claim: true }),
   });
-  const drainingSince = new Map(plan.draining.map((name) => [name, state.drainingSince.get(name) ?? input.now]));
+  // The peer Proxies: added at once, drained (a forwarded stream goes on) and deleted when they leave.
+  const peerPlan = input.peering
+    ? planMembership({
+        desired: input.peering.peers,
+        running: snapshot.peers ?? [],
+        sessionsInOldWorkers: new Map(),
+        busyElsewhere: new Set(),
+        drainingSince: state.drainingSince,
+        now: input.now,
+      })
+    : undefined;
+  const draining = [...plan.draining, ...(peerPlan?.draining ?? [])];
+  const drainingSince = new Map(draining.map((name) => [name, state.drainingSince.get(name) ?? input.now]));
   const decision = (change: Change): Decision => ({ change, draining: plan.draining, held: plan.held, state: { ...state, drainingSince } });
+  const peersText = peerPlan?.configServers ?? [];
 
-  if (!snapshot.running) return decision({ kind: 'start', text: render(plan.configServers), reason: 'haproxy was not running' });
+  if (!snapshot.running) return decision({ kind: 'start', text: render(plan.configServers, peersText), reason: 'haproxy was not running' });
   // The Runtime API changes servers only: anything else that differs needs a reload.
   const reason =
-    snapshot.file !== render(renderedFromRuntime(snapshot.servers))
+    snapshot.file !== render(renderedFromRuntime(snapshot.servers), renderedFromRuntime(snapshot.peers ?? []))
       ? 'the template, settings or file on disk differ from what runs'
-      : plan.conflicts.length > 0
-        ? `servers changed address: ${plan.conflicts.join(', ')}`
+      : plan.conflicts.length + (peerPlan?.conflicts.length ?? 0) > 0
+        ? `servers changed address: ${[...plan.conflicts, ...(peerPlan?.conflicts ?? [])].join(', ')}`
         : undefined;
   // The new worker starts with every count at 0: a Server busy now starts held until its stream ends.
-  if (reason !== undefined) return decision({ kind: 'reload', text: render(holdBusyForReload(plan.configServers, snapshot.servers)), reason });
-  return decision(isEmptyPlan(plan) ? { kind: 'none' } : { kind: 'runtime', plan });
+  if (reason !== undefined) {
+    return decision({ kind: 'reload', text: render(holdBusyForReload(plan.configServers, snapshot.servers), peersText), reason });
+  }
+  if (isEmptyPlan(plan) && (peerPlan === undefined || isEmptyPlan(peerPlan))) return decision({ kind: 'none' });
+  return decision({ kind: 'runtime', plan, ...(peerPlan && { peerPlan }) });
 }
 
 /**
  * After runtime steps: the file follows what runs now, read back, so a refused step leaves the file
  * and HAProxy in agreement. The text to write, or undefined when the file already says it.
  */
-export function fileAfterSteps(after: readonly RuntimeServer[], file: string | undefined, render: DecideInput['render']): string | undefined {
-  const text = render(renderedFromRuntime(after));
+export function fileAfterSteps(
+  after: { servers: readonly RuntimeServer[]; peers?: readonly RuntimeServer[] },
+  file: string | undefined,
+  render: DecideInput['render'],
+): string | undefined {
+  const text = render(renderedFromRuntime(after.servers), renderedFromRuntime(after.peers ?? []));
   return text === file ? undefined : text;
 }
 

@@ -1,12 +1,18 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { formatAddress, RTMP_BACKEND, RTMP_FRONTEND, type HealthState, type RuntimeChanges, type RuntimeServer } from '../model.js';
+import { formatAddress, PEER_BACKEND, RTMP_BACKEND, RTMP_FRONTEND, type HealthState, type RuntimeChanges, type RuntimeServer } from '../model.js';
 import type { MembershipPlan } from '../core/plan.js';
 import type { HaproxySnapshot } from '../core/reconcile.js';
 import { readConfigFile, stageConfig, writeConfigAtomically } from './config-file.js';
 import { ensureHealthMap, setHealthState } from './health-state.js';
 import { HaproxyProcess, type MasterStatus } from './process.js';
 import { RuntimeApi, type SessionInfo } from './runtime-api.js';
+
+export interface BackendSnapshot {
+  servers: RuntimeServer[];
+  sessionsInOldWorkers: ReadonlyMap<string, number>;
+  peers?: RuntimeServer[];
+}
 
 /** What one worker told us: its servers (`show stat`) and sessions (`show sess`). */
 export interface WorkerView {
@@ -29,10 +35,12 @@ export interface WorkersView {
 /** What the Syncer needs from HAProxy: the seam its tests replace. */
 export interface HaproxyClient {
   snapshot(): Promise<HaproxySnapshot>;
-  /** Applies a membership plan step by step; a refused step is logged and left for the next sync. */
-  applySteps(plan: MembershipPlan, serverOptions: string): Promise<RuntimeChanges>;
-  /** The current worker's backend now, and the streams old workers carry. */
-  backend(): Promise<{ servers: RuntimeServer[]; sessionsInOldWorkers: ReadonlyMap<string, number> }>;
+  /** Applies a membership plan to a backend (bk_rtmp by default) step by step; a refused step is logged and left for the next sync. */
+  applySteps(plan: MembershipPlan, serverOptions: string, backend?: string): Promise<RuntimeChanges>;
+  /** Settles claims (core/ownership.ts): these Servers back in rotation, those back to maintenance. */
+  settleClaims(enable: readonly string[], release: readonly string[]): Promise<void>;
+  /** The current worker's backend now, the streams old workers carry, and the peer backend when several Proxies run. */
+  backend(): Promise<BackendSnapshot>;
   /** Replaces the config file once `haproxy -c` accepts the text; HAProxy is not touched. */
   writeConfig(text: string): Promise<void>;
   /** Validated write, then start (not running) or graceful reload; the previous file goes back if that fails. */
@@ -54,7 +62,7 @@ export class HaproxyDriver implements HaproxyClient {
 
   constructor(
     readonly process: HaproxyProcess,
-    private readonly opts: { configPath: string; adminSocket: string; masterSocket: string; healthMap: string; logger: Logger; timeoutMs?: number },
+    private readonly opts: { configPath: string; adminSocket: string; masterSocket: string; healthMap: string; logger: Logger; timeoutMs?: number; peering?: boolean },
   ) {
     this.admin = new RuntimeApi(opts.adminSocket, '', opts.timeoutMs);
     this.worker = this.admin;
@@ -80,6 +88,7 @@ export class HaproxyDriver implements HaproxyClient {
       masterSocket: config.haproxyMasterSocket,
       healthMap: config.haproxyHealthMap,
       logger,
+      peering: config.peering !== undefined,
       ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
     });
   }
@@ -95,9 +104,10 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   /** The backend and the streams old workers carry: what the metrics and task protection read. */
-  async backend(): Promise<{ servers: RuntimeServer[]; sessionsInOldWorkers: Map<string, number> }> {
-    const { servers } = await this.currentWorker();
-    return { servers, sessionsInOldWorkers: await this.sessionsInOldWorkers() };
+  async backend(): Promise<BackendSnapshot> {
+    const { api, servers } = await this.currentWorker();
+    const sessionsInOldWorkers = await this.sessionsInOldWorkers();
+    return { servers, sessionsInOldWorkers, ...(this.opts.peering && { peers: await api.servers(PEER_BACKEND) }) };
   }
 
   /**
@@ -180,10 +190,10 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   /** Through the way to the current worker the snapshot before it found. */
-  async applySteps(plan: MembershipPlan, serverOptions: string): Promise<RuntimeChanges> {
+  async applySteps(plan: MembershipPlan, serverOptions: string, backend: string = RTMP_BACKEND): Promise<RuntimeChanges> {
     const api = this.worker;
     const { logger } = this.opts;
-    const done: RuntimeChanges = { added: [], enabled: [], disabled: [], deleted: [], cut: [] };
+    const done: RuntimeChanges = { added: [], enabled: [], claimed: [], disabled: [], deleted: [], cut: [] };
     const addressOf = new Map(plan.configServers.map((s) => [s.name, formatAddress(s.address, s.port)]));
     const step = async (what: string, name: string, fn: () => Promise<void>, into: string[], why?: string) => {
       try {
@@ -197,17 +207,39 @@ export class HaproxyDriver implements HaproxyClient {
     // Disables first: a Server leaving or held must take no new stream before anything else becomes
     // routable (the capacity gap lasts a few socket round trips).
     for (const { name, reason } of plan.disable) {
-      await step(reason === 'removed' ? 'drained' : 'held', name, () => api.disableServer(RTMP_BACKEND, name), done.disabled, reason);
+      await step(reason === 'removed' ? 'drained' : 'held', name, () => api.disableServer(backend, name), done.disabled, reason);
     }
     for (const { server, enable } of plan.add) {
-      await step('added', server.name, () => api.addServer(RTMP_BACKEND, server, { enable, options: serverOptions }), done.added, enable ? undefined : 'held');
+      await step('added', server.name, () => api.addServer(backend, server, { enable, options: serverOptions }), done.added, enable ? undefined : 'held');
     }
-    for (const name of plan.enable) await step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), done.enabled);
+    for (const name of plan.enable) await step('enabled', name, () => api.enableServer(backend, name), done.enabled);
+    for (const name of plan.claim) await step('claimed', name, () => api.claimServer(backend, name), done.claimed);
     for (const name of plan.cut) {
-      await step('cut', name, () => api.shutdownSessions(RTMP_BACKEND, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
+      await step('cut', name, () => api.shutdownSessions(backend, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
     }
-    for (const name of plan.delete) await step('deleted', name, () => api.deleteServer(RTMP_BACKEND, name), done.deleted);
+    for (const name of plan.delete) await step('deleted', name, () => api.deleteServer(backend, name), done.deleted);
     return done;
+  }
+
+  async settleClaims(enable: readonly string[], release: readonly string[]): Promise<void> {
+    const { logger } = this.opts;
+    for (const [names, what, fn] of [
+      [release, 'released', (n: string) => this.worker.disableServer(RTMP_BACKEND, n)],
+      [enable, 'enabled', (n: string) => this.worker.enableServer(RTMP_BACKEND, n)],
+    ] as const) {
+      for (const name of names) {
+        await fn(name).then(
+          () => logger.info({ server: name, ...(what === 'released' && { reason: 'a peer holds it too' }) }, `claimed server ${what}`),
+          (e: Error) => logger.warn({ server: name, err: e.message }, `claimed server not ${what}; the next sync sees it`),
+        );
+      }
+    }
+  }
+
+  /** Shutdown: every Server out of rotation at once (live streams go on), so peers take them over. */
+  async disableAll(): Promise<void> {
+    const { api, servers } = await this.currentWorker();
+    for (const s of servers) if (!s.maintenance) await api.disableServer(RTMP_BACKEND, s.name).catch(() => undefined);
   }
 
   async writeConfig(text: string): Promise<void> {

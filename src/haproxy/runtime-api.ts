@@ -50,12 +50,18 @@ export class RuntimeApi {
   /** A new server, enabled with its health check: `add server` leaves it in maintenance. */
   async addServer(backend: string, server: Server, opts: { enable: boolean; options: string }): Promise<void> {
     await this.change(`add server ${backend}/${server.name} ${formatAddress(server.address, server.port)} ${opts.options}`);
-    if (opts.enable) await this.change(`enable server ${backend}/${server.name}`);
+    if (opts.enable) await this.enableServer(backend, server.name);
     await this.change(`enable health ${backend}/${server.name}`);
   }
 
+  /** Back in rotation, from maintenance or a claim (drain). */
   enableServer(backend: string, name: string): Promise<void> {
-    return this.change(`enable server ${backend}/${name}`);
+    return this.change(`set server ${backend}/${name} state ready`);
+  }
+
+  /** A claim: takes no new stream (weight 0) yet shows peers, which read `show stat`, that it is taken. */
+  claimServer(backend: string, name: string): Promise<void> {
+    return this.change(`set server ${backend}/${name} state drain`);
   }
 
   /** Maintenance: no new connections; the live stream continues. */
@@ -115,7 +121,8 @@ export function parseServerStats(answer: string, backend: string): RuntimeServer
       address: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
       port: Number(address.slice(colon + 1)),
       sessions: Number(cells[scur]) || 0,
-      maintenance: state.includes('MAINT'),
+      // Draining (a claim) takes no new stream either.
+      maintenance: state.includes('MAINT') || state.startsWith('DRAIN'),
       status: state,
     });
   }

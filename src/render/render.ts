@@ -17,6 +17,8 @@ export interface RenderSettings {
   requireCapacity: boolean;
   /** The options of every `server` line, in the config and in `add server`: see serverOptions(). */
   serverOptions: string;
+  /** Several Proxies (PROXY_SERVICE): the peer listener and API ports, and the peer servers' options. */
+  peering?: { peerPort: number; peerApiPort: number; peerServerOptions: string };
 }
 
 /**
@@ -25,6 +27,14 @@ export interface RenderSettings {
  */
 export function serverOptions(opts: { sendProxy: boolean }): string {
   return `check maxconn 1 weight 10${opts.sendProxy ? ' send-proxy check-send-proxy' : ''}`;
+}
+
+/**
+ * A peer Proxy in bk_peers: checked on its peer API's /free (200 while it has a free Server), every
+ * second, so a streamer is forwarded only to a peer that can place it.
+ */
+export function peerServerOptions(peerApiPort: number): string {
+  return `check port ${peerApiPort} inter 1s fall 1 rise 1 weight 10`;
 }
 
 /** Connection limits sized to the fleet, so the health frontend is never starved by streams. */
@@ -83,8 +93,9 @@ export function renderConfig(
   templatePath: string,
   settings: RenderSettings,
   servers: readonly RenderedServer[],
+  peers: readonly RenderedServer[] = [],
 ): string {
-  for (const s of servers) {
+  for (const s of [...servers, ...peers]) {
     if (!isSafeServerName(s.name)) throw new Error(`refusing to render server name ${JSON.stringify(s.name)}`);
     if (!isIpLiteral(s.address)) throw new Error(`refusing to render server address ${JSON.stringify(s.address)}`);
     if (!isValidPort(s.port)) throw new Error(`refusing to render server port ${JSON.stringify(s.port)}`);
@@ -93,6 +104,7 @@ export function renderConfig(
   const data = {
     templatePath,
     servers: sorted,
+    peers: sortServers(peers),
     settings: { ...settings, ...limitsFor(sorted.length) },
     hostPort: formatAddress,
   };

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { sortServers, type RenderedServer } from '../model.js';
-import { compileTemplate, renderConfig, serverOptions, type CompiledTemplate, type RenderSettings } from './render.js';
+import { compileTemplate, peerServerOptions, renderConfig, serverOptions, type CompiledTemplate, type RenderSettings } from './render.js';
 
 /** The template's settings, from the validated configuration. */
 export function renderSettingsFrom(config: Config): RenderSettings {
@@ -16,6 +16,9 @@ export function renderSettingsFrom(config: Config): RenderSettings {
     requireCapacity: config.healthRequireCapacity,
     ...(config.haproxyMetricsPort !== undefined && { haproxyMetricsPort: config.haproxyMetricsPort }),
     serverOptions: serverOptions({ sendProxy: config.serverSendProxy }),
+    ...(config.peering && {
+      peering: { peerPort: config.peering.peerPort, peerApiPort: config.peering.peerApiPort, peerServerOptions: peerServerOptions(config.peering.peerApiPort) },
+    }),
   };
 }
 
@@ -52,14 +55,20 @@ export class ConfigRenderer {
     this.remembered = [];
   }
 
-  /** haproxy.cfg for these servers (any order). Throws a TemplateError or a refusal of bad data. */
-  render(servers: readonly RenderedServer[]): string {
+  /** The options of every peer server line (bk_peers), when several Proxies run. */
+  get peerServerOptions(): string {
+    return this.settings.peering?.peerServerOptions ?? '';
+  }
+
+  /** haproxy.cfg for these servers and peers (any order). Throws a TemplateError or a refusal of bad data. */
+  render(servers: readonly RenderedServer[], peers: readonly RenderedServer[] = []): string {
     if (this.compiled === undefined) throw new Error('ConfigRenderer.render() before load()');
     const sorted = sortServers(servers) as RenderedServer[];
-    const key = sorted.map((s) => `${s.name} ${s.address} ${s.port} ${s.draining ? 1 : 0}`).join('\n');
+    const line = (s: RenderedServer) => `${s.name} ${s.address} ${s.port} ${s.draining ? 1 : 0}`;
+    const key = `${sorted.map(line).join('\n')}\npeers\n${(sortServers(peers) as RenderedServer[]).map(line).join('\n')}`;
     const hit = this.remembered.find((r) => r.key === key);
     if (hit) return hit.text;
-    const text = renderConfig(this.compiled.template, this.templatePath, this.settings, sorted);
+    const text = renderConfig(this.compiled.template, this.templatePath, this.settings, sorted, peers);
     this.renders++;
     this.remembered = [{ key, text }, ...this.remembered].slice(0, REMEMBERED);
     return text;
