@@ -35,7 +35,8 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
     const { servers, sessionsInOldWorkers } = await driver.backend();
     return backendServers(servers, sessionsInOldWorkers, syncer.lastKnownGood);
   };
-  const metrics = new Metrics({ backend, configPath: config.haproxyConfig, logger });
+  const peers = config.peering ? async () => (await driver.backend()).peers ?? [] : undefined;
+  const metrics = new Metrics({ backend, ...(peers && { peers }), configPath: config.haproxyConfig, logger });
   /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
   const observed = async (outcome: SyncOutcome) => {
     await metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { readConfigFile } from './haproxy/config-file.js';
 import type { Logger } from './log.js';
-import { formatAddress, isFree, type BackendServer, type SyncOutcome } from './model.js';
+import { formatAddress, isFree, type BackendServer, type RuntimeServer, type SyncOutcome } from './model.js';
 
 const PREFIX = 'rtmp_proxy_';
 
@@ -22,9 +22,10 @@ export class Metrics {
   private readonly consecutiveFailures: Gauge;
   private readonly duration: Histogram;
   private readonly configInfo: Gauge;
+  private readonly held: Gauge;
 
   constructor(
-    private readonly opts: { backend: () => Promise<BackendServer[]>; configPath: string; logger: Logger },
+    private readonly opts: { backend: () => Promise<BackendServer[]>; peers?: () => Promise<RuntimeServer[]>; configPath: string; logger: Logger },
   ) {
     const registers = [this.registry];
     this.discovered = new Gauge({ name: `${PREFIX}servers_discovered`, help: 'Servers in the fleet at the last successful sync', registers });
@@ -45,6 +46,22 @@ export class Metrics {
     backendGauge('servers_free', 'Servers that can take a stream now: in rotation, routable (up or unchecked), idle', (s) => s.filter(isFree).length);
     backendGauge('servers_in_maintenance', 'Servers draining or held out of rotation', (s) => s.filter((x) => x.maintenance).length);
     backendGauge('streams', 'Streams flowing through this Proxy', (s) => s.reduce((n, x) => n + x.streams, 0));
+    if (opts.peers) {
+      const peers = opts.peers;
+      const peerGauge = (name: string, help: string, count: (p: RuntimeServer[]) => number) =>
+        new Gauge({
+          name: `${PREFIX}${name}`,
+          help,
+          registers,
+          collect: async function (this: Gauge) {
+            await peers().then((p) => this.set(count(p)), () => undefined);
+          },
+        });
+      peerGauge('peers', 'Peer Proxies this one forwards to when it has no free Server', (p) => p.length);
+      peerGauge('peers_with_free_server', 'Peer Proxies whose /free says they have a free Server now', (p) => p.filter((x) => !x.maintenance && x.status.startsWith('UP')).length);
+      peerGauge('streams_forwarded', 'Streams this Proxy forwarded to peers, flowing now', (p) => p.reduce((n, x) => n + x.sessions, 0));
+    }
+    this.held = new Gauge({ name: `${PREFIX}servers_held`, help: 'Servers in the fleet held out of rotation here at the last sync, by reason (owned-by-peer, handoff, busy-elsewhere, …)', labelNames: ['reason'], registers });
     this.syncs = new Counter({ name: `${PREFIX}syncs_total`, help: 'Syncs by result: ok, or the stage that failed (backoff: skipped while backing off)', labelNames: ['result'], registers });
     this.discoveryErrors = new Counter({ name: `${PREFIX}discovery_errors_total`, help: 'Failed discoveries by AWS error code', labelNames: ['code'], registers });
     this.haproxyActions = new Counter({ name: `${PREFIX}haproxy_actions_total`, help: 'HAProxy starts and reloads', labelNames: ['action'], registers });
@@ -78,6 +95,8 @@ export class Metrics {
     this.syncs.inc({ result: 'ok' });
     this.consecutiveFailures.set(0);
     this.discovered.set(outcome.servers);
+    this.held.reset();
+    for (const { reason } of outcome.held ?? []) this.held.inc({ reason });
     this.lastSuccess.set(Date.now() / 1000);
     this.duration.observe(outcome.durationMs / 1000);
     if (outcome.action === 'started' || outcome.action === 'reloaded') this.haproxyActions.inc({ action: outcome.action });

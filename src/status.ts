@@ -60,6 +60,8 @@ export interface StatusReport {
   queued: number;
   /** Old workers that did not answer (they may just have exited). */
   unreachableWorkers: number[];
+  /** With several Proxies: the peers this one forwards to when it has no free Server (bk_peers). */
+  peers: RuntimeServer[];
 }
 
 export interface StatusInput {
@@ -161,6 +163,7 @@ export function buildStatus(input: StatusInput): StatusReport {
     free: servers.filter((s) => s.free).length,
     queued,
     unreachableWorkers: input.unreachableWorkers ?? [],
+    peers: input.current.peers ?? [],
   };
 }
 
@@ -186,7 +189,7 @@ function note(s: ServerStatus): string {
       parts.push('free');
       break;
     case 'maintenance':
-      parts.push('maintenance: draining or held, takes no new stream');
+      parts.push('maintenance: draining, held, or owned by a peer Proxy; takes no new stream here');
       break;
     case 'down':
       parts.push(`not free: health check says ${s.status}`);
@@ -225,6 +228,10 @@ export function formatStatus(report: StatusReport): string {
   const lines = [header];
   if (h.masterError !== undefined) lines.push(`(master CLI: ${h.masterError})`);
   if (report.unreachableWorkers.length > 0) lines.push(`(old workers that did not answer: ${report.unreachableWorkers.join(', ')})`);
+  for (const p of report.peers) {
+    const free = p.status.startsWith('UP') && !p.maintenance;
+    lines.push(`peer ${p.name} ${formatAddress(p.address, p.port)}: ${free ? 'has a free Server' : p.maintenance ? 'leaving' : 'no free Server'}, ${p.sessions} forwarded stream(s) now`);
+  }
   if (report.servers.length === 0) {
     lines.push(`no Servers in ${report.backend}`);
     return `${lines.join('\n')}\n`;

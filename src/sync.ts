@@ -212,6 +212,10 @@ export class Syncer {
     const { ask, known } = peersToAsk(this.state.peers, proxies, self, this.now());
     const answers = await discovery.readPeers(ask);
     const listed = proxies ?? this.state.proxies;
+    const key = (list: readonly ProxyTask[]) => list.map((p) => `${p.taskArn}@${p.address}`).sort().join(' ');
+    if (proxies && key(proxies) !== key(this.state.proxies)) {
+      this.deps.logger.info({ self, proxies: proxies.map((p) => ({ task: p.taskArn, address: p.address })) }, `Proxies seen: ${proxies.length}`);
+    }
     this.state = { ...this.state, peers: forgetSettledPeers(known, answers), proxies: listed };
     const view = { self, proxies: proxies?.map((p) => p.taskArn), peers: answers };
     return { input: { view, peers: peerServers(listed, self, config.peering.peerPort) }, asked: ask };

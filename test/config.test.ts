@@ -117,6 +117,27 @@ describe('loadConfig', () => {
   });
 });
 
+describe('several Proxies (PROXY_SERVICE)', () => {
+  test('off by default; on with the Proxies\' service, its cluster defaulting to ECS_CLUSTER, and the peer ports', () => {
+    assert.equal(loadConfig(base).peering, undefined);
+    assert.deepEqual(loadConfig({ ...base, PROXY_SERVICE: 'rtmp-proxy' }).peering, { cluster: 'media', service: 'rtmp-proxy', peerPort: 1936, peerApiPort: 8001 });
+    const arn = 'arn:aws:ecs:us-east-1:123456789012:task/proxies/abc';
+    assert.deepEqual(
+      loadConfig({ ...base, PROXY_SERVICE: 'p', PROXY_CLUSTER: 'edge', PROXY_TASK_ARN: arn, PEER_PORT: '2936', PEER_API_PORT: '9001', ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/v4/x' }).peering,
+      { cluster: 'edge', service: 'p', taskArn: arn, metadataUri: 'http://169.254.170.2/v4/x', peerPort: 2936, peerApiPort: 9001 },
+    );
+  });
+  test('bad combinations name the variable', () => {
+    assert.deepEqual(errorsOf({ ...base, PROXY_SERVICE: 'p', APPLY_MODE: 'reload' }), ['APPLY_MODE="reload" is not valid: runtime when PROXY_SERVICE is set: ownership changes go through the Runtime API']);
+    assert.deepEqual(errorsOf({ DISCOVERY: 'static', STATIC_SERVERS: '10.0.0.1', PROXY_SERVICE: 'p' }), [
+      'PROXY_CLUSTER="" is not valid: required with PROXY_SERVICE when ECS_CLUSTER is not set: the Proxies\' cluster',
+    ]);
+    assert.deepEqual(errorsOf({ ...base, PROXY_SERVICE: 'p', PEER_PORT: '1935' }), ['PEER_PORT="1935" is not valid: a port different from RTMP_PORT']);
+    assert.deepEqual(errorsOf({ ...base, PROXY_SERVICE: 'p', PEER_API_PORT: '1936' }), ['PEER_API_PORT="1936" is not valid: a port different from PEER_PORT']);
+    assert.deepEqual(errorsOf({ ...base, PEER_PORT: 'x' }), ['PEER_PORT="x" is not valid: a TCP port, an integer from 1 to 65535']);
+  });
+});
+
 describe('parseStaticServers', () => {
   test('rejects what must never reach a config file', () => {
     for (const bad of ['10.0.0.1:1935\nserver evil 1.2.3.4:1', '10.0.0.1 #', '10.0.0.1:', '10.0.0.1:0', '[::1]:99999', 'x'.repeat(300), ' , ']) {

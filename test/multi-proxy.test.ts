@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../src/config.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { formatStatus, readStatus } from '../src/status.js';
 import { ownerOf } from '../src/core/ownership.js';
 import { serverNameForTask, taskIdFromArn } from '../src/model.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
@@ -28,6 +29,7 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
   let emulator: EcsEmulator;
   let servers: RtmpServer[];
   const daemons = new Map<string, Daemon>();
+  const configs = new Map<string, Config>();
   const proxyTask = new Map<string, string>();
   const serverName = new Map<string, string>();
   const live = new Map<string, Publisher>();
@@ -89,6 +91,7 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
       SHUTDOWN_GRACE_SECONDS: '2',
       ...proxyEnv(path.join(dir, address), { address, rtmp: PORTS.rtmp, health: PORTS.health }),
     });
+    configs.set(address, config);
     const daemon = startDaemon(config, silentLogger());
     cleanup.defer(`daemon ${address}`, () => daemon.stop({ stopHaproxy: true }));
     daemons.set(address, daemon);
@@ -137,6 +140,15 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
     const r = await settled();
     const counts = PROXIES.map((p) => [...r.values()].filter((owners) => owners[0] === p).length);
     assert.ok(counts.every((n) => n > 0), `shares ${counts.join('/')}`);
+    // What an operator sees: the peer in `status`, the holds and the peers in the metrics.
+    const [a, b] = PROXIES as [string, string];
+    const report = await readStatus(configs.get(a)!);
+    assert.deepEqual(report.peers.map((p) => p.address), [b]);
+    assert.match(formatStatus(report), new RegExp(`^peer peer-\\S+ ${b.replace(/\./g, '\\.')}:${PORTS.peer}: has a free Server, 0 forwarded`, 'm'));
+    await daemons.get(a)!.syncNow();
+    const metrics = await daemons.get(a)!.metrics.registry.metrics();
+    assert.match(metrics, /^rtmp_proxy_peers 1$/m);
+    assert.match(metrics, new RegExp(`^rtmp_proxy_servers_held\\{reason="owned-by-peer"\\} ${counts[1]}$`, 'm'));
   });
 
   test('waves of simultaneous streamers, one at each Proxy: all placed, never two on one Server', async () => {

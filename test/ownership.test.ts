@@ -1,9 +1,11 @@
 // Ownership across Proxies (src/core/ownership.ts): rendezvous hashing, the holds it puts on the
 // fleet, settling claims, which peers are asked; and reading a peer's HAProxy stats.
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { forgetSettledPeers, GONE_PEER_MS, ownerOf, ownershipHolds, peerServers, peersToAsk, settleClaims, type PeerAnswer } from '../src/core/ownership.js';
-import { takenInPeerStats } from '../src/discovery/proxies.js';
+import { readOwnTaskArn, takenInPeerStats } from '../src/discovery/proxies.js';
 import type { Server } from '../src/model.js';
 
 const arn = (n: number) => `arn:aws:ecs:us-east-1:123456789012:task/proxies/${String(n).padStart(32, '0')}`;
@@ -153,5 +155,43 @@ describe("a peer's stats", () => {
   });
   test('an answer that is not HAProxy stats is refused', () => {
     assert.throws(() => takenInPeerStats('<html>hello</html>'), /unexpected answer/);
+  });
+});
+
+describe('this Proxy\'s task ARN from the ECS task metadata endpoint', () => {
+  const serve = async (handler: http.RequestListener) => {
+    const server = http.createServer(handler);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const { port } = server.address() as AddressInfo;
+    return { uri: `http://127.0.0.1:${port}/v4/abc`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  };
+  test('reads TaskARN from <uri>/task', async () => {
+    const arnText = arn(7);
+    const s = await serve((req, res) => res.end(req.url === '/v4/abc/task' ? JSON.stringify({ TaskARN: arnText, Cluster: 'c' }) : '{}'));
+    try {
+      assert.equal(await readOwnTaskArn(s.uri), arnText);
+    } finally {
+      await s.close();
+    }
+  });
+  test('a missing, hostile or slow answer is a clear error', async () => {
+    const s = await serve((req, res) => {
+      if (req.url?.endsWith('/task')) {
+        if (s2.mode === 'slow') return void setTimeout(() => res.end('{}'), 1000);
+        if (s2.mode === '404') return void res.writeHead(404).end();
+        return void res.end(JSON.stringify({ TaskARN: 'arn:aws:ecs:x\nserver evil 6.6.6.6:1' }));
+      }
+    });
+    const s2 = { mode: '' };
+    try {
+      s2.mode = '404';
+      await assert.rejects(readOwnTaskArn(s.uri), /answered 404/);
+      s2.mode = 'hostile';
+      await assert.rejects(readOwnTaskArn(s.uri), /gave no task ARN/);
+      s2.mode = 'slow';
+      await assert.rejects(readOwnTaskArn(s.uri, 200), /timeout|aborted/i);
+    } finally {
+      await s.close();
+    }
   });
 });

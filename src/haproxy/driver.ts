@@ -19,6 +19,8 @@ export interface WorkerView {
   pid: number | undefined;
   servers: RuntimeServer[];
   sessions: SessionInfo[];
+  /** With several Proxies: the peer Proxies (bk_peers). */
+  peers?: RuntimeServer[];
 }
 
 /** Every worker, for `rtmp-proxy status`; what did not answer is said, not thrown. */
@@ -166,6 +168,7 @@ export class HaproxyDriver implements HaproxyClient {
       pid,
       servers: await api.servers(RTMP_BACKEND),
       sessions: await api.sessions(),
+      ...(this.opts.peering && { peers: await api.servers(PEER_BACKEND) }),
     });
     let current: WorkerView | undefined;
     let adminError: string | undefined;
