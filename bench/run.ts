@@ -12,6 +12,7 @@ import { runBurstChurnSection } from './sections/burst-churn.js';
 import { runConvergence } from './sections/convergence.js';
 import { runDoubleBookings } from './sections/double-bookings.js';
 import { runMemory } from './sections/memory.js';
+import { runProxies } from './sections/proxies.js';
 import { runRefused } from './sections/refused.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -26,6 +27,7 @@ const SECTIONS: Array<{ id: string; name: string; run: (ctx: BenchContext) => Pr
   { id: '4', name: 'aws-calls', run: runAwsCalls },
   { id: '5', name: 'memory-cpu', run: runMemory },
   { id: '6', name: 'burst-churn', run: runBurstChurnSection },
+  { id: '7', name: 'several-proxies', run: runProxies },
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
@@ -35,7 +37,7 @@ function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
     if (arg === '--quick') quick = true;
     else if (arg.startsWith('--only=')) only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6]');
+      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6,7]');
       process.exit(0);
     } else {
       console.error(`unknown argument ${arg}; try --help`);

@@ -30,11 +30,12 @@ export function serverOptions(opts: { sendProxy: boolean }): string {
 }
 
 /**
- * A peer Proxy in bk_peers: checked on its peer API's /free (200 while it has a free Server), every
- * second, so a streamer is forwarded only to a peer that can place it.
+ * A peer Proxy in bk_peers: checked on its peer API's /free (200 while it has a free Server) four
+ * times a second, so a streamer is forwarded only to a peer that can place it; the PROXY protocol
+ * tells the peer the streamer's address and the hops it made so far (TLV 0xE0).
  */
 export function peerServerOptions(peerApiPort: number): string {
-  return `check port ${peerApiPort} inter 1s fall 1 rise 1 weight 10`;
+  return `check port ${peerApiPort} inter 250ms fall 1 rise 1 weight 10 send-proxy-v2 set-proxy-v2-tlv-fmt(0xE0) %[var(sess.hops)]`;
 }
 
 /** Connection limits sized to the fleet, so the health frontend is never starved by streams. */
