@@ -206,15 +206,19 @@ describe('stacks/service.yml', () => {
     assert.ok(count >= 10);
   });
 
-  it("gives the task role only the fleet reads, scoped to the Servers' cluster", () => {
+  it("gives the task role only the fleet reads, scoped to the Servers' cluster, and the Proxies' own tasks", () => {
     const statements = statementsOf(resources.TaskRole!);
     const actions = statements.flatMap((s) => asArray(s.Action)).sort();
-    assert.deepEqual(actions, ['ec2:DescribeNetworkInterfaces', 'ecs:DescribeTasks', 'ecs:GetTaskProtection', 'ecs:ListTasks', 'ecs:UpdateTaskProtection']);
+    assert.deepEqual(actions, ['ec2:DescribeNetworkInterfaces', 'ecs:DescribeTasks', 'ecs:DescribeTasks', 'ecs:GetTaskProtection', 'ecs:ListTasks', 'ecs:UpdateTaskProtection']);
     const list = statements.find((s) => asArray(s.Action).includes('ecs:ListTasks'))!;
-    const clusterArn = ((list.Condition!.ArnEquals as Obj)['ecs:cluster'] as Obj)['Fn::Sub'] as unknown[];
-    assert.match(clusterArn[0] as string, /:cluster\/\$\{Cluster\}$/);
+    const [servers, proxies] = (list.Condition!.ArnEquals as Obj)['ecs:cluster'] as Obj[];
+    assert.match((servers!['Fn::Sub'] as unknown[])[0] as string, /:cluster\/\$\{Cluster\}$/);
+    assert.match(proxies!['Fn::Sub'] as string, /:cluster\/\$\{ClusterName\}$/, "PROXY_SERVICE's tasks: the Proxies' own cluster");
     const describe = statements.find((s) => asArray(s.Action).includes('ecs:DescribeTasks'))!;
     assert.match(((describe.Resource as Obj)['Fn::Sub'] as unknown[])[0] as string, /:task\/\$\{Cluster\}\/\*$/);
+    const describeProxies = statements.find((s) => s.Sid === 'DescribeProxyTasks')!;
+    assert.deepEqual(asArray(describeProxies.Action), ['ecs:DescribeTasks'], 'read-only on the Proxies');
+    assert.match((describeProxies.Resource as Obj)['Fn::Sub'] as string, /:task\/\$\{ClusterName\}\/\*$/);
     // ec2:DescribeNetworkInterfaces only when the Servers are reached by public IP.
     const policy = ((props('TaskRole').Policies as Obj[])[0]!.PolicyDocument as Obj).Statement as Obj[];
     const conditional = policy.find((s) => s['Fn::If'] !== undefined)!['Fn::If'] as unknown[];
@@ -223,7 +227,7 @@ describe('stacks/service.yml', () => {
     assert.deepEqual(conditional[2], { Ref: 'AWS::NoValue' });
   });
 
-  it('opens 1935 and 8000 only, and maps both ports in the container', () => {
+  it('opens 1935 and 8000 to the world, the peer ports 1936 and 8001 to the Proxies only, and maps all four', () => {
     const ingress = props('SecurityGroup').SecurityGroupIngress as Obj[];
     assert.deepEqual(
       ingress.map((r) => [r.IpProtocol, r.FromPort, r.ToPort]),
@@ -232,11 +236,26 @@ describe('stacks/service.yml', () => {
         ['tcp', 8000, 8000],
       ],
     );
+    const peerRules = Object.values(resources).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress').map((r) => r.Properties as Obj);
+    assert.deepEqual(peerRules.map((r) => [r.FromPort, r.ToPort]).sort(), [
+      [1936, 1936],
+      [8001, 8001],
+    ]);
+    for (const r of peerRules) {
+      assert.deepEqual(r.GroupId, { Ref: 'SecurityGroup' });
+      assert.deepEqual(r.SourceSecurityGroupId, { Ref: 'SecurityGroup' }, 'from the Proxy security group only');
+      assert.equal(r.CidrIp, undefined, 'never from an address range');
+    }
+    const env = Object.fromEntries((container().Environment as Array<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]));
+    assert.deepEqual([env.PEER_PORT, env.PEER_API_PORT], ['1936', '8001'], 'the ports the rules open');
+    assert.deepEqual(env.PROXY_SERVICE, { Ref: 'AWS::StackName' }, "the service's own name");
     assert.deepEqual(
       (container().PortMappings as Obj[]).map((p) => [p.ContainerPort, p.Protocol]),
       [
         [1935, 'tcp'],
         [8000, 'tcp'],
+        [1936, 'tcp'],
+        [8001, 'tcp'],
       ],
     );
   });

@@ -421,7 +421,7 @@ describe('status: parsing and formatting', () => {
     assert.match(table, /^HAProxy master 10 · worker 12 · old workers 11 · reloads 2 · streams 2 · free Servers 1 of 4 · queued streamers 1$/m);
     assert.match(rowOf(table, 'task-a')!, /MAINT\s+1 for 1m30s\s+2025-01-01T11:58:30Z\s+maintenance: draining or held; from 1\.2\.3\.4:5$/);
     assert.match(rowOf(table, 'task-b')!, /DOWN\s+-\s+-\s+not free: health check says DOWN$/);
-    assert.match(rowOf(table, 'task-c')!, /MAINT\s+-\s+-\s+maintenance: draining or held, takes no new stream$/);
+    assert.match(rowOf(table, 'task-c')!, /MAINT\s+-\s+-\s+maintenance: draining, held, or owned by a peer Proxy; takes no new stream here$/);
     assert.match(rowOf(table, 'task-z')!, /^task-z\s+10\.0\.0\.26:1935\s+gone\s+1 for 2h00m\s+2025-01-01T10:00:00Z\s+no longer in the config: an old worker finishes its stream; 1 in old worker 11; from 1\.2\.3\.4:7$/);
   });
 });

@@ -14,12 +14,12 @@ import { startEcsEmulator, type EcsEmulator } from '../../dev/emulator/ecs-emula
 import { openHeldStream, type HeldStream } from '../../test/helpers/tcp-backends.js';
 import { Cleanup } from '../../test/helpers/processes.js';
 import { proxyEnv, tempDir, useEmulatorForAws } from '../../test/helpers/fixtures.js';
-import { logger, median, percentile, round, startCountingBackend, yesNo, type BenchContext, type CountingBackend } from '../lib.js';
+import { logger, median, percentile, round, spareAddress, startCountingBackend, yesNo, type BenchContext, type CountingBackend } from '../lib.js';
 
 const SERVERS = 12;
-const serverAddress = (i: number) => `127.0.48.${20 + i}`;
-const proxyAddress = (i: number) => `127.0.48.${1 + i}`;
-const PORTS = { rtmp: 19700, health: 18700, peer: 19701, peerApi: 18701, server: 19710 };
+const serverAddress = (i: number) => spareAddress(240 + i);
+const proxyAddress = (i: number) => spareAddress(230 + i);
+const PORTS = { rtmp: 19490, health: 18490, peer: 19491, peerApi: 18491, server: 19492 };
 const POLL_MS = 50;
 
 type Approach = 'ours' | 'maxconn-only';
