@@ -25,13 +25,16 @@
  *   DEMO_SERVERS          Servers registered as ECS tasks (default 3)
  *   DEMO_SPARE_SERVERS    Servers started but not registered, for a live scale-out (default 1)
  *   DEMO_ADDRESS_BASE     address of the first Server; the next ones count up (default 127.0.0.2)
+ *   DEMO_PROXIES          Proxies (default 1); more than one run as peers (PROXY_SERVICE), each Server
+ *                         owned by one of them, a full Proxy forwarding to a peer with a free Server
+ *   DEMO_PROXY_ADDRESS_BASE  the first Proxy's address when DEMO_PROXIES > 1 (default 127.0.1.1)
  *   DEMO_STAT_PORT        HTTP port of each Server's /stat page (default 8080)
  *   DEMO_EMULATOR_PORT    port of the ECS API emulator on 127.0.0.1 (default 4566; 0: any free port)
  * The demo sets DISCOVERY, ECS_CLUSTER, ECS_SERVICE, SERVER_ADDRESS, every HAPROXY_* file path (all
  * in its temp dir) and the AWS settings (endpoint, region, dummy credentials) itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -49,6 +52,7 @@ import { resolveExecutable, startRtmpServers, type RtmpServer } from './media/rt
 
 const CLUSTER = 'demo';
 const SERVICE = 'rtmp-server';
+const PROXY_SERVICE_NAME = 'rtmp-proxy';
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 /** How long the Proxy may take to come up with every Server UP before the demo gives up. */
 const READY_TIMEOUT_MS = 30_000;
@@ -59,6 +63,10 @@ type Env = Record<string, string | undefined>;
 export interface DemoSettings {
   servers: number;
   spares: number;
+  /** Proxies (DEMO_PROXIES): more than one run as PROXY_SERVICE peers, each on its own address. */
+  proxies: number;
+  /** Their addresses when more than one (DEMO_PROXY_ADDRESS_BASE counting up); one Proxy binds BIND_ADDRESS. */
+  proxyAddresses: string[];
   /** Every Server's address: the first `servers` are registered in ECS, the rest are spares. */
   addresses: string[];
   statPort: number;
@@ -96,12 +104,25 @@ export function parseDemoSettings(env: Env): DemoSettings {
   } else {
     addresses = Array.from({ length: servers + spares }, (_, i) => `${octets.slice(0, 3).join('.')}.${octets[3]! + i}`);
   }
+  const proxies = int('DEMO_PROXIES', 1, 1, 5);
+  let proxyAddresses: string[] = [];
+  if (proxies > 1) {
+    const proxyBase = env.DEMO_PROXY_ADDRESS_BASE?.trim() || '127.0.1.1';
+    const p = net.isIPv4(proxyBase) ? proxyBase.split('.').map(Number) : [];
+    if (p[0] !== 127 || p[3]! + proxies - 1 > 254) {
+      errors.push(`DEMO_PROXY_ADDRESS_BASE=${JSON.stringify(proxyBase)} is not valid: an IPv4 loopback address (127.x.y.z) with room for ${proxies} Proxies counting up`);
+    } else {
+      proxyAddresses = Array.from({ length: proxies }, (_, i) => `${p.slice(0, 3).join('.')}.${p[3]! + i}`);
+      const clash = proxyAddresses.find((a) => addresses.includes(a));
+      if (clash) errors.push(`DEMO_PROXY_ADDRESS_BASE=${JSON.stringify(proxyBase)} is not valid: ${clash} is a Server's address (DEMO_ADDRESS_BASE)`);
+    }
+  }
   if (errors.length > 0) throw new DemoSettingError(errors.join('\n'));
-  return { servers, spares, addresses, statPort, emulatorPort };
+  return { servers, spares, proxies, proxyAddresses, addresses, statPort, emulatorPort };
 }
 
 /** The environment `rtmp-proxy run` gets: the user's own, demo defaults where unset, discovery and paths forced. */
-export function daemonEnv(env: Env, o: { dir: string; emulatorUrl: string; haproxyBin?: string }): Env {
+export function daemonEnv(env: Env, o: { dir: string; emulatorUrl: string; haproxyBin?: string; peer?: { address: string; taskArn: string } }): Env {
   const child: Env = { ...env };
   // The SDK must reach the emulator with these credentials, not a profile or role of the user's.
   for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI']) {
@@ -140,6 +161,8 @@ export function daemonEnv(env: Env, o: { dir: string; emulatorUrl: string; hapro
     AWS_SECRET_ACCESS_KEY: 'demo',
     AWS_ENDPOINT_URL_ECS: o.emulatorUrl,
     AWS_ENDPOINT_URL_EC2: o.emulatorUrl,
+    // Several Proxies: each its own address and ECS task, peers of one service.
+    ...(o.peer && { BIND_ADDRESS: o.peer.address, PROXY_SERVICE: PROXY_SERVICE_NAME, PROXY_CLUSTER: CLUSTER, PROXY_TASK_ARN: o.peer.taskArn }),
   };
 }
 
@@ -152,8 +175,8 @@ export interface ServerRow {
 }
 
 /** The live table as text: STREAMS last, names comma-separated, "-" for none. */
-export function formatTable(rows: readonly ServerRow[]): string {
-  const header: ServerRow = { server: 'SERVER', ecs: 'ECS TASK', proxy: 'PROXY', streams: ['STREAMS'] };
+export function formatTable(rows: readonly ServerRow[], proxyHeader = 'PROXY'): string {
+  const header: ServerRow = { server: 'SERVER', ecs: 'ECS TASK', proxy: proxyHeader, streams: ['STREAMS'] };
   const all = [header, ...rows];
   const width = (pick: (r: ServerRow) => string) => Math.max(...all.map((r) => pick(r).length));
   const w = [width((r) => r.server), width((r) => r.ecs), width((r) => r.proxy)];
@@ -205,15 +228,23 @@ function readPid(file: string): number | undefined {
   }
 }
 
+/** One `rtmp-proxy run` the demo started: its address, files, process and output. */
+interface ProxyRun {
+  address: string;
+  dir: string;
+  config: Config;
+  taskArn?: string;
+  child?: ChildProcess;
+  exited: Promise<void>;
+  log?: WriteStream;
+  stderr: string;
+}
+
 class Demo {
   private dir: string | undefined;
   private emulator: EcsEmulator | undefined;
   private servers: RtmpServer[] = [];
-  private daemon: ChildProcess | undefined;
-  private daemonExited: Promise<void> = Promise.resolve();
-  private daemonLog: WriteStream | undefined;
-  private daemonStderr = '';
-  private config: Config | undefined;
+  private proxies: ProxyRun[] = [];
   private poller: NodeJS.Timeout | undefined;
   private lastTable = '';
   private stopping: Promise<void> | undefined;
@@ -223,6 +254,10 @@ class Demo {
 
   constructor(private readonly settings: DemoSettings) {}
 
+  private get several(): boolean {
+    return this.settings.proxies > 1;
+  }
+
   async start(): Promise<void> {
     const s = this.settings;
     this.dir = await mkdtemp(path.join(tmpdir(), 'rtmp-proxy-demo-'));
@@ -230,26 +265,40 @@ class Demo {
     process.once('exit', () => this.killEverythingNow());
 
     const haproxyBin = process.env.HAPROXY_BIN?.trim() ? undefined : await resolveExecutable(DEFAULT_HAPROXY_BIN);
+    const envFor = (p: Pick<ProxyRun, 'dir' | 'address' | 'taskArn'>, emulatorUrl: string) =>
+      daemonEnv(process.env, {
+        dir: p.dir,
+        emulatorUrl,
+        ...(haproxyBin !== undefined && { haproxyBin }),
+        ...(this.several && { peer: { address: p.address, taskArn: p.taskArn ?? 'arn:aws:ecs:us-east-1:000000000000:task/demo/pending' } }),
+      });
     // Validate with the daemon's own rules before starting anything (the emulator URL is a placeholder here).
-    const env = (emulatorUrl: string) => daemonEnv(process.env, { dir: this.dir!, emulatorUrl, ...(haproxyBin !== undefined && { haproxyBin }) });
-    const config = loadConfig(env('http://127.0.0.1:1'));
-    this.config = config;
+    const addresses = this.several ? s.proxyAddresses : [undefined];
+    this.proxies = addresses.map((address, i) => {
+      const dir = this.several ? path.join(this.dir!, `proxy-${i + 1}`) : this.dir!;
+      const config = loadConfig(envFor({ dir, address: address ?? '' }, 'http://127.0.0.1:1'));
+      return { address: config.bindAddress, dir, config, exited: Promise.resolve(), stderr: '' };
+    });
 
-    const proxyPorts: Array<[string, number]> = [
-      ['RTMP_PORT', config.rtmpPort],
-      ['HEALTH_PORT', config.healthPort],
-    ];
-    for (const [name, port] of proxyPorts) {
-      const why = await portTaken(config.bindAddress, port);
-      if (why !== undefined) {
-        throw new DemoSettingError(
-          `${hostPort(config.bindAddress, port)} is not free for the Proxy (${why}): something else listens there. ` +
-            `Set ${name} to another port (or BIND_ADDRESS to another address), e.g. ${name}=${port + 10000} npm run demo`,
-        );
+    for (const { config } of this.proxies) {
+      const ports: Array<[string, number]> = [
+        ['RTMP_PORT', config.rtmpPort],
+        ['HEALTH_PORT', config.healthPort],
+        ...(config.peering ? ([['PEER_PORT', config.peering.peerPort], ['PEER_API_PORT', config.peering.peerApiPort]] as Array<[string, number]>) : []),
+      ];
+      for (const [name, port] of ports) {
+        const why = await portTaken(config.bindAddress, port);
+        if (why !== undefined) {
+          throw new DemoSettingError(
+            `${hostPort(config.bindAddress, port)} is not free for the Proxy (${why}): something else listens there. ` +
+              `Set ${name} to another port (or ${this.several ? 'DEMO_PROXY_ADDRESS_BASE' : 'BIND_ADDRESS'} to another address), e.g. ${name}=${port + 10000} npm run demo`,
+          );
+        }
       }
     }
 
-    say(`Starting the ECS API emulator, ${s.servers} nginx-rtmp Servers${s.spares > 0 ? ` (+${s.spares} spare)` : ''} and rtmp-proxy, everything in ${this.dir}`);
+    const what = this.several ? `${s.proxies} Proxies (rtmp-proxy run each)` : 'rtmp-proxy';
+    say(`Starting the ECS API emulator, ${s.servers} nginx-rtmp Servers${s.spares > 0 ? ` (+${s.spares} spare)` : ''} and ${what}, everything in ${this.dir}`);
     try {
       this.emulator = await startEcsEmulator({ host: '127.0.0.1', port: s.emulatorPort });
     } catch (e) {
@@ -262,13 +311,14 @@ class Demo {
     this.emulator.addCluster(CLUSTER);
     this.checkAborted();
 
+    const serverPort = this.proxies[0]!.config.serverPort;
     try {
-      this.servers = await startRtmpServers(s.addresses, { port: config.serverPort, statPort: s.statPort, workDir: this.dir });
+      this.servers = await startRtmpServers(s.addresses, { port: serverPort, statPort: s.statPort, workDir: this.dir });
     } catch (e) {
       const message = (e as Error).message;
       if (/already in use/.test(message)) {
         throw new DemoSettingError(
-          `${message}.\nThe demo's Servers use ${s.addresses[0]}..${s.addresses.at(-1)} on ports ${config.serverPort} (SERVER_PORT) and ${s.statPort} (DEMO_STAT_PORT): ` +
+          `${message}.\nThe demo's Servers use ${s.addresses[0]}..${s.addresses.at(-1)} on ports ${serverPort} (SERVER_PORT) and ${s.statPort} (DEMO_STAT_PORT): ` +
             'choose other addresses with DEMO_ADDRESS_BASE (e.g. DEMO_ADDRESS_BASE=127.0.9.2) or other ports with those variables',
         );
       }
@@ -276,53 +326,60 @@ class Demo {
     }
     this.checkAborted();
     for (const address of s.addresses.slice(0, s.servers)) this.emulator.addTask({ cluster: CLUSTER, service: SERVICE, address });
+    // Several Proxies: each is a task of the Proxies' own service, as on ECS.
+    if (this.several) for (const p of this.proxies) p.taskArn = this.emulator.addTask({ cluster: CLUSTER, service: PROXY_SERVICE_NAME, address: p.address });
 
-    this.startDaemon(env(this.emulator.url));
-    await this.waitUntilReady(config);
+    for (const p of this.proxies) this.startDaemon(p, envFor(p, this.emulator.url));
+    await this.waitUntilReady();
   }
 
-  private startDaemon(env: Env): void {
-    this.daemonLog = createWriteStream(path.join(this.dir!, 'daemon.log'));
+  private startDaemon(p: ProxyRun, env: Env): void {
+    mkdirSync(p.dir, { recursive: true });
+    p.log = createWriteStream(path.join(p.dir, 'daemon.log'));
     // Its own session: a Ctrl-C in the terminal reaches only the demo, which stops the daemon once, in order.
     const child = spawn(process.execPath, [CLI, 'run'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    this.daemon = child;
-    this.daemonExited = new Promise((resolve) => {
+    p.child = child;
+    p.exited = new Promise((resolve) => {
       child.once('exit', () => resolve());
       child.once('error', () => resolve());
     });
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.daemonStderr = (this.daemonStderr + chunk).slice(-4000);
-      this.daemonLog?.write(chunk);
+      p.stderr = (p.stderr + chunk).slice(-4000);
+      p.log?.write(chunk);
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      this.daemonLog?.write(`${line}\n`);
-      this.echoDaemonLine(line);
+      p.log?.write(`${line}\n`);
+      this.echoDaemonLine(p, line);
     });
     child.once('exit', (code, signal) => {
       if (this.ready && !this.aborted && this.stopping === undefined) {
         this.aborted = true;
-        say(`\nrtmp-proxy run exited unexpectedly (code ${code}, signal ${signal}):\n${this.daemonStderr.trim()}`);
+        say(`\n${this.nameOf(p)} exited unexpectedly (code ${code}, signal ${signal}):\n${p.stderr.trim()}`);
         void this.stop().then(() => process.exit(1));
       }
     });
   }
 
-  /** The daemon's JSON log, condensed: membership changes, starts, reloads, warnings and errors. */
-  private echoDaemonLine(line: string): void {
+  private nameOf(p: ProxyRun): string {
+    return this.several ? `rtmp-proxy ${p.address}` : 'rtmp-proxy';
+  }
+
+  /** The daemon's JSON log, condensed: membership changes, starts, reloads, Proxies seen, warnings and errors. */
+  private echoDaemonLine(p: ProxyRun, line: string): void {
     let entry: { level?: number; msg?: string; server?: string; reason?: string; err?: string; code?: string };
     try {
       entry = JSON.parse(line) as typeof entry;
     } catch {
-      say(`[${clock()}] rtmp-proxy: ${line}`);
+      say(`[${clock()}] ${this.nameOf(p)}: ${line}`);
       return;
     }
     const msg = entry.msg ?? '';
-    const interesting = (entry.level ?? 0) >= 40 || /^server /.test(msg) || /^sync: (started|reloaded)/.test(msg);
+    const interesting = (entry.level ?? 0) >= 40 || /^(claimed )?server /.test(msg) || /^sync: (started|reloaded)/.test(msg) || /^Proxies seen/.test(msg);
     if (!interesting) return;
     const server = entry.server === undefined ? '' : ` ${this.describeServerName(entry.server)}`;
     // A start's or reload's reason is in msg already.
     const extra = [entry.reason, entry.code, entry.err].filter((x) => x !== undefined && !msg.includes(x)).join('; ');
-    say(`[${clock()}] rtmp-proxy: ${msg}${server}${extra ? ` (${extra})` : ''}`);
+    say(`[${clock()}] ${this.nameOf(p)}: ${msg}${server}${extra ? ` (${extra})` : ''}`);
   }
 
   /** task-<id> → "task-<id> (127.0.0.3)". */
@@ -331,42 +388,49 @@ class Demo {
     return task?.address ? `${name} (${task.address})` : name;
   }
 
-  private async waitUntilReady(config: Config): Promise<void> {
-    const healthUrl = `http://${hostPort(config.bindAddress, config.healthPort)}/`;
-    const haproxy = HaproxyDriver.fromConfig(config, silentLogger(), { timeoutMs: 2000 });
+  /** Every Proxy's health page says 200, and every registered Server is UP in some Proxy's HAProxy. */
+  private async waitUntilReady(): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let last = 'nothing checked yet';
     while (Date.now() < deadline) {
       this.checkAborted();
-      const child = this.daemon!;
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new DemoStartError(`rtmp-proxy run exited while starting (code ${child.exitCode}, signal ${child.signalCode}):\n${this.daemonStderr.trim()}`);
+      for (const p of this.proxies) {
+        const child = p.child!;
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new DemoStartError(`${this.nameOf(p)} run exited while starting (code ${child.exitCode}, signal ${child.signalCode}):\n${p.stderr.trim()}`);
+        }
       }
       try {
-        const status = await httpStatus(healthUrl, 1000);
-        if (status !== 200) {
-          last = `health page ${healthUrl} answered ${status}`;
-        } else {
-          const up = (await haproxy.backend()).servers.filter((s) => s.status.startsWith('UP')).length;
-          if (up >= this.settings.servers) {
-            this.ready = true;
-            return;
-          }
-          last = `${up} of ${this.settings.servers} Servers UP in HAProxy`;
+        const up = new Set<string>();
+        last = '';
+        for (const p of this.proxies) {
+          const healthUrl = `http://${hostPort(p.config.bindAddress, p.config.healthPort)}/`;
+          const status = await httpStatus(healthUrl, 1000);
+          if (status !== 200) last = `health page ${healthUrl} answered ${status}`;
+          const { servers } = await HaproxyDriver.fromConfig(p.config, silentLogger(), { timeoutMs: 2000 }).backend();
+          for (const srv of servers) if (!srv.maintenance && srv.status.startsWith('UP')) up.add(srv.address);
         }
+        if (last === '' && up.size >= this.settings.servers) {
+          this.ready = true;
+          return;
+        }
+        last ||= `${up.size} of ${this.settings.servers} Servers UP in HAProxy`;
       } catch (e) {
         last = (e as Error).message;
       }
       await delay(100);
     }
-    throw new DemoStartError(`the Proxy was not ready within ${READY_TIMEOUT_MS / 1000} s (${last}); daemon log: ${path.join(this.dir!, 'daemon.log')}\n${this.daemonStderr.trim()}`);
+    throw new DemoStartError(
+      `the Proxy was not ready within ${READY_TIMEOUT_MS / 1000} s (${last}); daemon log: ${path.join(this.proxies[0]!.dir, 'daemon.log')}\n` +
+        this.proxies.map((p) => p.stderr.trim()).filter((x) => x !== '').join('\n'),
+    );
   }
 
   printBanner(readySeconds: number): void {
-    const config = this.config!;
     const s = this.settings;
-    const proxy = hostPort(config.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.bindAddress === '::' ? '::1' : config.bindAddress, config.rtmpPort);
-    const pushUrl = `rtmp://${proxy}/stream/demo1`;
+    const config = this.proxies[0]!.config;
+    const local = (c: Config) => (c.bindAddress === '0.0.0.0' ? '127.0.0.1' : c.bindAddress === '::' ? '::1' : c.bindAddress);
+    const pushUrls = this.proxies.map((p, i) => `rtmp://${hostPort(local(p.config), p.config.rtmpPort)}/stream/demo${i + 1}`);
     const registered = this.servers.slice(0, s.servers);
     const spares = this.servers.slice(s.servers);
     const emulatorUrl = this.emulator!.url;
@@ -375,13 +439,24 @@ class Demo {
     const lines = [
       '',
       rule,
-      `rtmp-proxy demo ready in ${readySeconds.toFixed(1)} s: HAProxy + rtmp-proxy run, ${s.servers} Servers as ECS tasks`,
+      this.several
+        ? `rtmp-proxy demo ready in ${readySeconds.toFixed(1)} s: ${s.proxies} Proxies (HAProxy + rtmp-proxy run each), ${s.servers} Servers as ECS tasks`
+        : `rtmp-proxy demo ready in ${readySeconds.toFixed(1)} s: HAProxy + rtmp-proxy run, ${s.servers} Servers as ECS tasks`,
       rule,
       '',
-      'Push a stream to the Proxy (any stream key in place of demo1):',
-      `  URL:    ${pushUrl}`,
-      `  ffmpeg: ${ffmpegCommand(pushUrl)}`,
-      '  Each Server takes one stream; push a second key to see it land on another Server.',
+      ...(this.several
+        ? [
+            'Push a stream to any Proxy (any stream key); each Server is owned by one Proxy, and a Proxy',
+            'whose own Servers are all busy forwards the streamer to a peer that has a free one:',
+            ...pushUrls.map((u) => `  URL:    ${u}`),
+            `  ffmpeg: ${ffmpegCommand(pushUrls[0]!)}`,
+          ]
+        : [
+            'Push a stream to the Proxy (any stream key in place of demo1):',
+            `  URL:    ${pushUrls[0]}`,
+            `  ffmpeg: ${ffmpegCommand(pushUrls[0]!)}`,
+            '  Each Server takes one stream; push a second key to see it land on another Server.',
+          ]),
       '',
       'Servers (nginx-rtmp; each /stat page shows what it carries):',
       ...this.servers.map((srv, i) => {
@@ -390,10 +465,10 @@ class Demo {
         return `  ${hostPort(srv.address, srv.port)}  ${srv.statUrl}  ${what}`;
       }),
       '',
-      `Proxy health page: http://${hostPort(config.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.bindAddress, config.healthPort)}/`,
+      ...this.proxies.map((p) => `Proxy health page: http://${hostPort(local(p.config), p.config.healthPort)}/`),
       `ECS API emulator:  ${emulatorUrl} (tasks: curl -s ${emulatorUrl}/_emulator/tasks)`,
       `Sync schedule:     ${config.syncSchedule} (SYNC_SCHEDULE)`,
-      `Work dir:          ${this.dir} (daemon.log, haproxy.cfg; removed at exit)`,
+      `Work dir:          ${this.dir} (daemon.log, haproxy.cfg${this.several ? ' per Proxy' : ''}; removed at exit)`,
     ];
     if (spares.length > 0) {
       const spare = spares[0]!;
@@ -431,39 +506,57 @@ class Demo {
   }
 
   private async table(): Promise<string> {
-    const config = this.config!;
     const tasks = this.emulator!.tasks();
-    let running: RuntimeServer[] | undefined;
-    try {
-      running = (await HaproxyDriver.fromConfig(config, silentLogger(), { timeoutMs: 2000 }).backend()).servers;
-    } catch {
-      running = undefined;
-    }
+    const views = await Promise.all(
+      this.proxies.map(async (p) => {
+        try {
+          return { p, ...(await HaproxyDriver.fromConfig(p.config, silentLogger(), { timeoutMs: 2000 }).backend()) };
+        } catch {
+          return { p, servers: undefined, peers: undefined };
+        }
+      }),
+    );
     const rows = await Promise.all(
       this.servers.map(async (srv): Promise<ServerRow> => {
         const task = [...tasks].reverse().find((t) => t.address === srv.address);
         const ecs = task === undefined ? 'none (spare)' : `${task.taskId.slice(0, 8)} ${task.lastStatus}`;
-        const inProxy = running?.find((r) => r.address === srv.address && r.port === srv.port);
-        const proxy =
-          running === undefined ? '(HAProxy not answering)' : inProxy === undefined ? 'not in HAProxy' : `${proxyStatus(inProxy.status)}, ${inProxy.sessions} conn`;
         const streams = await srv.stats().then(
           (st) => st.publishing,
           () => ['(stat page not answering)'],
         );
-        return { server: hostPort(srv.address, srv.port), ecs, proxy, streams };
+        return { server: hostPort(srv.address, srv.port), ecs, proxy: this.proxyCell(srv, views), streams };
       }),
     );
-    return formatTable(rows);
+    const table = formatTable(rows, this.several ? 'OWNER: STATE (STREAM THROUGH)' : 'PROXY');
+    if (!this.several) return table;
+    // A stream forwarded to a peer shows as a connection on the sending Proxy's bk_peers.
+    const forwarded = views.flatMap((v) => (v.peers ?? []).filter((x) => x.sessions > 0).map((x) => `${v.p.address} → ${x.address}: ${x.sessions}`));
+    return `${table}\n  forwarded to a peer (its own Servers were busy): ${forwarded.length > 0 ? forwarded.join(', ') : 'none now'}`;
   }
 
-  /** Stops everything this process started, in order: daemon (and HAProxy), Servers, emulator, temp dir. */
+  /** One Proxy: HAProxy's state of the Server. Several: which Proxy owns it (routes new streams to it) and which one carries its stream. */
+  private proxyCell(srv: RtmpServer, views: ReadonlyArray<{ p: ProxyRun; servers?: RuntimeServer[] }>): string {
+    const rows = views.map((v) => ({ p: v.p, row: v.servers?.find((r) => r.address === srv.address && r.port === srv.port), answered: v.servers !== undefined }));
+    if (!this.several) {
+      const { row, answered } = rows[0]!;
+      return !answered ? '(HAProxy not answering)' : row === undefined ? 'not in HAProxy' : `${proxyStatus(row.status)}, ${row.sessions} conn`;
+    }
+    if (rows.every((r) => !r.answered)) return '(HAProxy not answering)';
+    if (rows.every((r) => r.row === undefined)) return 'not in HAProxy';
+    const owner = rows.find((r) => r.row && !r.row.maintenance);
+    const carriers = rows.filter((r) => (r.row?.sessions ?? 0) > 0).map((r) => r.p.address);
+    const state = owner ? `${owner.p.address}: ${proxyStatus(owner.row!.status)}` : 'no owner now (handoff)';
+    return `${state}${carriers.length > 0 ? ` (through ${carriers.join(', ')})` : ''}`;
+  }
+
+  /** Stops everything this process started, in order: daemons (and HAProxys), Servers, emulator, temp dir. */
   stop(): Promise<void> {
     return (this.stopping ??= (async () => {
       if (this.poller) clearTimeout(this.poller);
-      await this.stopDaemon();
+      await Promise.all(this.proxies.map((p) => this.stopDaemon(p)));
       await Promise.all(this.servers.map((srv) => srv.stop().catch(() => undefined)));
       await this.emulator?.close().catch(() => undefined);
-      await new Promise<void>((resolve) => (this.daemonLog ? this.daemonLog.end(() => resolve()) : resolve()));
+      await Promise.all(this.proxies.map((p) => new Promise<void>((resolve) => (p.log ? p.log.end(() => resolve()) : resolve()))));
       if (this.dir) await rm(this.dir, { recursive: true, force: true });
     })());
   }
@@ -480,48 +573,47 @@ class Demo {
   /** A second Ctrl-C: no grace period for live streams. */
   force(): void {
     this.forced = true;
-    this.daemon?.kill('SIGKILL');
-    this.killHaproxy('SIGTERM');
+    for (const p of this.proxies) {
+      p.child?.kill('SIGKILL');
+      killHaproxy(p, 'SIGTERM');
+    }
   }
 
-  private async stopDaemon(): Promise<void> {
-    const child = this.daemon;
+  private async stopDaemon(p: ProxyRun): Promise<void> {
+    const child = p.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       // `rtmp-proxy run` on SIGTERM: stops syncing, closes HAProxy's listeners, gives live streams
       // SHUTDOWN_GRACE_SECONDS, then stops HAProxy.
       child.kill('SIGTERM');
-      const boundMs = ((this.config?.shutdownGraceSeconds ?? 3) + 20) * 1000;
-      const exited = await Promise.race([this.daemonExited.then(() => true), delay(boundMs).then(() => false)]);
+      const boundMs = (p.config.shutdownGraceSeconds + 20) * 1000;
+      const exited = await Promise.race([p.exited.then(() => true), delay(boundMs).then(() => false)]);
       if (!exited) {
-        say('rtmp-proxy run did not stop in time; killing it');
+        say(`${this.nameOf(p)} run did not stop in time; killing it`);
         child.kill('SIGKILL');
-        await Promise.race([this.daemonExited, delay(2000)]);
+        await Promise.race([p.exited, delay(2000)]);
       }
     }
-    // Whatever the daemon did, HAProxy must be gone before we remove its directory.
-    await this.waitHaproxyGone(this.forced ? 2000 : 5000);
-  }
-
-  /** SIGTERM, then SIGKILL after `ms`. */
-  private async waitHaproxyGone(ms: number): Promise<void> {
-    if (this.config) await HaproxyDriver.fromConfig(this.config, silentLogger(), { timeoutMs: ms }).process.stop();
-  }
-
-  private killHaproxy(signal: NodeJS.Signals): void {
-    const pid = this.config && readPid(this.config.haproxyPidfile);
-    if (pid === undefined) return;
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
+    // Whatever the daemon did, HAProxy must be gone before we remove its directory: SIGTERM, then SIGKILL.
+    await HaproxyDriver.fromConfig(p.config, silentLogger(), { timeoutMs: this.forced ? 2000 : 5000 }).process.stop();
   }
 
   /** The 'exit' safety net: synchronous only. */
   private killEverythingNow(): void {
-    if (this.daemon && this.daemon.exitCode === null && this.daemon.signalCode === null) this.daemon.kill('SIGKILL');
-    this.killHaproxy('SIGKILL');
+    for (const p of this.proxies) {
+      if (p.child && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      killHaproxy(p, 'SIGKILL');
+    }
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function killHaproxy(p: ProxyRun, signal: NodeJS.Signals): void {
+  const pid = readPid(p.config.haproxyPidfile);
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
   }
 }
 

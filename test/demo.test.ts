@@ -242,4 +242,64 @@ describe('npm run demo', () => {
     assert.deepEqual(await daemonProcesses(dir), [], 'rtmp-proxy run left running');
     assert.equal(existsSync(dir), false, `work dir ${dir} left behind`);
   });
+
+  test('DEMO_PROXIES=2: every Server owned by one Proxy; streamers at one Proxy fill the fleet through its peer; the table says so', { timeout: 120_000 }, async () => {
+    const proxies = ['127.0.26.11', '127.0.26.12'];
+    const servers = ['127.0.26.21', '127.0.26.22', '127.0.26.23', '127.0.26.24'];
+    const demo = startDemo({
+      ...DEMO_ENV,
+      RTMP_PORT: String(RTMP_PORT + 2),
+      HEALTH_PORT: String(HEALTH_PORT + 2),
+      DEMO_SERVERS: String(servers.length),
+      DEMO_SPARE_SERVERS: '0',
+      DEMO_ADDRESS_BASE: servers[0]!,
+      DEMO_PROXIES: '2',
+      DEMO_PROXY_ADDRESS_BASE: proxies[0]!,
+      SYNC_SCHEDULE: '* * * * * *',
+    });
+    cleanup.track(demo.child, 'demo with two Proxies');
+    await waitFor(() => /^Below: which Server carries which stream/m.test(demo.output()) || demo.child.exitCode !== null, {
+      timeoutMs: 40_000,
+      what: 'the demo banner',
+    });
+    const banner = demo.output();
+    assert.equal(demo.child.exitCode, null, `the demo exited early:\n${banner}`);
+    const urls = [...banner.matchAll(/^ {2}URL:\s+(\S+)$/gm)].map((m) => m[1]!);
+    assert.deepEqual(urls, proxies.map((p, i) => `rtmp://${p}:${RTMP_PORT + 2}/stream/demo${i + 1}`));
+    const dir = /^Work dir:\s+(\S+)/m.exec(banner)?.[1] ?? '';
+    // Every Server shows one owner, one of the two Proxies.
+    const owners = await waitFor(
+      () => {
+        const table = lastTable(demo.output());
+        const o = servers.map((a) => /\s(127\.0\.26\.1[12]): UP/.exec(table?.get(a)?.row ?? '')?.[1]);
+        return o.every((x) => x !== undefined) ? (o as string[]) : undefined;
+      },
+      { timeoutMs: 15_000, what: 'an owner for every Server in the table' },
+    );
+    // As many streamers as Servers, all at the first Proxy: its own Servers, then the peer's.
+    const keys = servers.map((_, i) => `s${i}`);
+    for (const key of keys) {
+      const pub = startPublisher(urls[0]!.replace(/demo1$/, key), { logLevel: 'error' });
+      cleanup.defer(`publisher ${key}`, () => pub.stop());
+    }
+    const table = await waitFor(
+      () => {
+        const t = lastTable(demo.output());
+        return t && servers.every((a) => t.get(a)?.streams.length === 1) ? t : undefined;
+      },
+      { timeoutMs: 30_000, what: 'one stream on every Server in the table' },
+    );
+    assert.deepEqual(servers.flatMap((a) => table.get(a)!.streams).sort(), keys);
+    const viaPeer = owners.filter((o) => o === proxies[1]).length;
+    const forwarded = new RegExp(`forwarded to a peer \\(its own Servers were busy\\): ${viaPeer === 0 ? 'none now' : `${proxies[0]!.replace(/\./g, '\\.')} → ${proxies[1]!.replace(/\./g, '\\.')}: ${viaPeer}`}`);
+    await waitFor(() => forwarded.test(demo.output().split(/Which Server carries which stream:/).at(-1) ?? ''), {
+      timeoutMs: 10_000,
+      what: `the table saying ${viaPeer} stream(s) went through the peer`,
+    });
+    assert.equal((await daemonProcesses(dir)).length, 2, 'two rtmp-proxy run');
+    demo.child.kill('SIGINT');
+    assert.equal(await exitWithin(demo, 30_000), 0, demo.output().slice(-2000));
+    assert.equal(await countProcesses('haproxy', { cmdlineIncludes: dir }), 0, 'HAProxy left running');
+    assert.equal(existsSync(dir), false, `work dir ${dir} left behind`);
+  });
 });
