@@ -251,11 +251,15 @@ export function loadConfig(env: Env = process.env): Config {
 
   const busyPort = read('BUSY_CHECK_PORT') === undefined ? undefined : port('BUSY_CHECK_PORT', 0);
   const busyPath = read('BUSY_CHECK_PATH') ?? '/stat';
-  if (!/^\/[\x21-\x7e]*$/.test(busyPath)) {
-    errors.push(new ConfigError('BUSY_CHECK_PATH', busyPath, 'a URL path starting with /, without spaces'));
+  if (!/^\/[\x21-\x7e]*$/.test(busyPath) || /["\\]/.test(busyPath)) {
+    errors.push(new ConfigError('BUSY_CHECK_PATH', busyPath, 'a URL path starting with /, without spaces, quotes or backslashes'));
   }
-  const busyCheck: BusyCheckConfig | undefined =
-    busyPort === undefined ? undefined : { port: busyPort, path: busyPath, pattern: read('BUSY_CHECK_PATTERN') ?? '<publishing/>' };
+  const busyPattern = read('BUSY_CHECK_PATTERN') ?? '<publishing/>';
+  // It goes into HAProxy's health check, quoted: printable ASCII without quotes or backslashes.
+  if (!/^[\x20-\x7e]+$/.test(busyPattern) || /["\\]/.test(busyPattern)) {
+    errors.push(new ConfigError('BUSY_CHECK_PATTERN', busyPattern, 'printable ASCII text without " or \\'));
+  }
+  const busyCheck: BusyCheckConfig | undefined = busyPort === undefined ? undefined : { port: busyPort, path: busyPath, pattern: busyPattern };
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
 
   const proxyService = read('PROXY_SERVICE');

@@ -210,6 +210,20 @@ describe('streams end to end: ffmpeg → HAProxy → nginx-rtmp, fleet from the 
       await assertNoDoubleBooking(`two proxies, after ${key}`);
     }
     assert.equal(new Set(placed).size, 3, `three streams on three Servers: ${placed.join(', ')}`);
+
+    // The busy check runs inside HAProxy too: B last synced before p3 started (through A), yet its
+    // own health check takes p3's Server out of its rotation (DOWN, not held) within a second or two.
+    const driverB = HaproxyDriver.fromConfig(config, silentLogger());
+    const p3Server = placed[2]!;
+    const status = await waitFor(
+      async () => {
+        const x = (await driverB.backend()).servers.find((y) => y.address === p3Server);
+        return x?.status.startsWith('DOWN') && !x.maintenance ? x.status : undefined;
+      },
+      { timeoutMs: 5_000, intervalMs: 100, what: `B's HAProxy to mark ${p3Server} (publishing through A) DOWN by its health check` },
+    );
+    assert.match(status, /^DOWN/);
+    await assertNoDoubleBooking('after the health checks');
     assert.equal(doubleBookings.length, 0, `double-bookings: ${doubleBookings.join('; ')}`);
   });
 });

@@ -17,6 +17,8 @@ export interface RenderSettings {
   requireCapacity: boolean;
   /** The options of every `server` line, in the config and in `add server`: see serverOptions(). */
   serverOptions: string;
+  /** The busy check inside HAProxy (BUSY_CHECK_*): each Server's status page in its health check. */
+  busyCheck?: { port: number; path: string; pattern: string };
   /** Several Proxies (PROXY_SERVICE): the peer listener and API ports, and the peer servers' options. */
   peering?: { peerPort: number; peerApiPort: number; peerServerOptions: string };
 }
@@ -25,8 +27,9 @@ export interface RenderSettings {
  * The options every Server gets, in the rendered config and in the Runtime API's `add server` alike,
  * so both describe the same backend. `send-proxy` makes health checks send the header too.
  */
-export function serverOptions(opts: { sendProxy: boolean }): string {
-  return `check maxconn 1 weight 10${opts.sendProxy ? ' send-proxy check-send-proxy' : ''}`;
+export function serverOptions(opts: { sendProxy: boolean; busyCheck?: boolean }): string {
+  // With the busy check in the health check, every second, one failure enough: a publishing Server leaves rotation within about one.
+  return `check${opts.busyCheck ? ' inter 1s fall 1' : ''} maxconn 1 weight 10${opts.sendProxy ? ' send-proxy check-send-proxy' : ''}`;
 }
 
 /**

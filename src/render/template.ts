@@ -15,7 +15,8 @@ export function renderSettingsFrom(config: Config): RenderSettings {
     healthMap: config.haproxyHealthMap,
     requireCapacity: config.healthRequireCapacity,
     ...(config.haproxyMetricsPort !== undefined && { haproxyMetricsPort: config.haproxyMetricsPort }),
-    serverOptions: serverOptions({ sendProxy: config.serverSendProxy }),
+    serverOptions: serverOptions({ sendProxy: config.serverSendProxy, busyCheck: config.busyCheck !== undefined }),
+    ...(config.busyCheck && { busyCheck: config.busyCheck }),
     ...(config.peering && {
       peering: { peerPort: config.peering.peerPort, peerApiPort: config.peering.peerApiPort, peerServerOptions: peerServerOptions(config.peering.peerApiPort) },
     }),
