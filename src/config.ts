@@ -1,13 +1,8 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import cron from 'node-cron';
 import { parseStaticServers, type StaticServerSpec } from './discovery/static.js';
 import { isIpLiteral, isValidPort } from './model.js';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-/** The package's root directory (where templates/ lives): compiled code runs from dist/src. */
-export const PACKAGE_ROOT = path.basename(path.dirname(HERE)) === 'dist' ? path.resolve(HERE, '../..') : path.resolve(HERE, '..');
+import { DEFAULT_HAPROXY_BIN, IMAGE_DEFAULTS, PACKAGE_ROOT } from './paths.js';
 
 export type DiscoveryKind = 'ecs' | 'static';
 export type AddressMode = 'private' | 'public';
@@ -104,19 +99,6 @@ export class ConfigErrors extends Error {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-/**
- * The HAProxy a checkout runs by default: the one `npm test` builds (test/build-haproxy.sh), which keeps
- * `maxconn 1` under bursts, when it is there; otherwise `haproxy` on PATH (the image's own).
- */
-const BUILT_HAPROXY = path.join(PACKAGE_ROOT, '.deps', 'bin', 'haproxy');
-export const DEFAULT_HAPROXY_BIN = existsSync(BUILT_HAPROXY) ? BUILT_HAPROXY : 'haproxy';
-
-/** Paths inside the image; the Dockerfile creates these directories for the non-root user. */
-export const IMAGE_DEFAULTS = {
-  haproxyConfig: '/usr/local/etc/haproxy/haproxy.cfg',
-  runDir: '/var/run/rtmp-proxy',
-};
 
 type Env = Readonly<Record<string, string | undefined>>;
 

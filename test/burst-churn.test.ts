@@ -6,7 +6,7 @@
 // HAProxy's retries, can still be double-booked (bench section 6, README "HAProxy versions").
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_HAPROXY_BIN } from '../src/config.js';
+import { DEFAULT_HAPROXY_BIN } from '../src/paths.js';
 import { runBurstChurn } from './helpers/burst-churn.js';
 
 const ADDRESSES = Array.from({ length: 40 }, (_, i) => `127.0.28.${i + 1}`);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigErrors, loadConfig, PACKAGE_ROOT } from '../src/config.js';
+import { ConfigErrors, loadConfig } from '../src/config.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
 import { parseStaticServers } from '../src/discovery/static.js';
 
 const base = { ECS_CLUSTER: 'media' };

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { PACKAGE_ROOT } from '../src/config.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
 import { parseRtmpStat } from '../dev/media/rtmp-server.js';
 import { Cleanup, countProcesses, listProcesses } from './helpers/processes.js';
 import { startPublisher } from './helpers/publisher.js';

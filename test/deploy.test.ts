@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PACKAGE_ROOT } from '../src/config.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
 
 const ROOT = PACKAGE_ROOT;
 const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-proxy-deploy-'));

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CORE_SCHEMA, Schema, load, mergeTag } from 'js-yaml';
-import { DEFAULT_HAPROXY_BIN, IMAGE_DEFAULTS, PACKAGE_ROOT } from '../src/config.js';
+import { DEFAULT_HAPROXY_BIN, IMAGE_DEFAULTS, PACKAGE_ROOT } from '../src/paths.js';
 import { maxconnUnderBursts, parseVersion, parseVersionOutput } from '../src/haproxy/version.js';
 
 const ROOT = PACKAGE_ROOT;

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_HAPROXY_BIN } from '../src/config.js';
+import { DEFAULT_HAPROXY_BIN } from '../src/paths.js';
 import { runCli } from './helpers/cli.js';
 import { proxyEnv, tempDir } from './helpers/fixtures.js';
 import { Cleanup, countProcesses } from './helpers/processes.js';

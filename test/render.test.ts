@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { PACKAGE_ROOT } from '../src/config.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
 import type { RenderedServer } from '../src/model.js';
 import { compileTemplate, limitsFor, renderConfig, TemplateError, type RenderSettings } from '../src/render/render.js';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CORE_SCHEMA, Schema, defineMappingTag, defineScalarTag, defineSequenceTag, load } from 'js-yaml';
-import { PACKAGE_ROOT } from '../src/config.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
 
 const ROOT = PACKAGE_ROOT;
 

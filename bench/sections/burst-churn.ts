@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULT_HAPROXY_BIN, PACKAGE_ROOT } from '../../src/config.js';
+import { DEFAULT_HAPROXY_BIN, PACKAGE_ROOT } from '../../src/paths.js';
 import { runBurstChurn, type ChurnResult } from '../../test/helpers/burst-churn.js';
 import { fleetAddress, round, spareAddress, type BenchContext } from '../lib.js';
 

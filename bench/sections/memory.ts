@@ -4,7 +4,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PACKAGE_ROOT, type ApplyMode } from '../../src/config.js';
+import { type ApplyMode } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 import { startEcsEmulator } from '../../dev/emulator/ecs-emulator.js';
 import { capNote } from './apply-cost.js';
 import { createProxy, fleetAddress, median, ratio, spareAddress, yesNo, type BenchContext } from '../lib.js';

@@ -1,7 +1,7 @@
 // Runs the `rtmp-proxy` command as a user does: a real process, its own environment, bounded in time.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 
 export const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 
