@@ -32,6 +32,7 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
   const configs = new Map<string, Config>();
   const proxyTask = new Map<string, string>();
   const serverName = new Map<string, string>();
+  const proxyIds: string[] = [];
   const live = new Map<string, Publisher>();
   const doubleBooked: string[] = [];
 
@@ -129,8 +130,21 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
     useEmulatorForAws(cleanup, emulator.url);
     servers = await startRtmpServers(SERVERS, { port: PORTS.server, statPort: PORTS.stat, workDir: path.join(dir, 'servers') });
     cleanup.defer('rtmp servers', () => Promise.all(servers.map((s) => s.stop())));
-    for (const address of SERVERS) serverName.set(address, serverNameForTask(taskIdFromArn(emulator.addTask({ cluster: 'media', service: 'rtmp-server', address }))!));
-    for (const address of PROXIES) proxyTask.set(address, emulator.addTask({ cluster: 'media', service: 'rtmp-proxy', address }));
+    const arns = SERVERS.map((address, i) => emulator.addTask({ cluster: 'media', service: 'rtmp-server', address, taskId: `5e7ee7${String(i).padStart(26, '0')}` }));
+    for (const [i, arn] of arns.entries()) serverName.set(SERVERS[i]!, serverNameForTask(taskIdFromArn(arn)!));
+    // Proxy task ids chosen (the first that fit, searched the same way every run) so that the shares
+    // exercise every test: three Servers each for two Proxies, at least two for a third one.
+    const prefix = arns[0]!.slice(0, arns[0]!.lastIndexOf('/') + 1);
+    const id = (n: number) => `9f0c5${String(n).padStart(27, '0')}`;
+    const names = [...serverName.values()];
+    const fits = (k: number) => {
+      const [a, b, c] = [0, 1, 2].map((j) => prefix + id(3 * k + j)) as [string, string, string];
+      return names.filter((n) => ownerOf(n, [a, b]) === a).length === 3 && names.filter((n) => ownerOf(n, [a, b, c]) === c).length >= 2;
+    };
+    const k = Array.from({ length: 500 }, (_, i) => i).find(fits);
+    assert.ok(k !== undefined, 'proxy task ids with usable shares');
+    proxyIds.push(...[0, 1, 2].map((j) => id(3 * k + j)));
+    for (const [i, address] of PROXIES.entries()) proxyTask.set(address, emulator.addTask({ cluster: 'media', service: 'rtmp-proxy', address, taskId: proxyIds[i]! }));
     for (const address of PROXIES) await startProxy(address);
     for (const d of daemons.values()) assert.ok((await d.firstSync).ok);
   });
@@ -177,7 +191,7 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
     const keys = PROXIES.map((_, i) => `before-join-${i}`);
     await Promise.all(PROXIES.map((p, i) => publish(keys[i]!, p)));
     const where = await placed(keys);
-    proxyTask.set(THIRD, emulator.addTask({ cluster: 'media', service: 'rtmp-proxy', address: THIRD }));
+    proxyTask.set(THIRD, emulator.addTask({ cluster: 'media', service: 'rtmp-proxy', address: THIRD, taskId: proxyIds[2]! }));
     await startProxy(THIRD);
     // Every idle Server settles on its new owner; the two busy ones stay out of the new owner's rotation until idle.
     await routedByOwners([...PROXIES, THIRD]);
@@ -231,6 +245,64 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
     await routedByOwners(PROXIES, [...SERVERS, address]);
     emulator.removeTask(task);
     assert.deepEqual(doubleBooked, []);
+  });
+
+  test('a Proxy list that flaps (the two Proxies disagree for seconds) while streamers arrive: never two routers, never two streams', async (t) => {
+    const [a, b] = PROXIES as [string, string];
+    await routedByOwners(PROXIES);
+    let flapping = true;
+    let violations = 0;
+    // Every 100 ms: no Server routed by two Proxies.
+    const watcher = (async () => {
+      for (let i = 0; flapping && i < 300; i++) {
+        const r = await routers();
+        if ([...r.values()].some((owners) => owners.length > 1)) violations++;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    })();
+    // B leaves and rejoins ECS's list every 700 ms (A's and B's syncs see different lists), while six
+    // streamers arrive, alternately at each Proxy.
+    const flapper = (async () => {
+      for (let i = 0; i < 10; i++) {
+        emulator.setTask(proxyTask.get(b)!, { desiredStatus: i % 2 === 0 ? 'STOPPED' : 'RUNNING' });
+        await new Promise((res) => setTimeout(res, 700));
+      }
+      emulator.setTask(proxyTask.get(b)!, { desiredStatus: 'RUNNING' });
+    })();
+    const keys = Array.from({ length: 6 }, (_, i) => `flap-${i}`);
+    try {
+      for (const [i, key] of keys.entries()) {
+        await publish(key, i % 2 === 0 ? a : b);
+        await new Promise((res) => setTimeout(res, 500));
+      }
+      await flapper;
+      // Each streamer ends up publishing, or turned away: while ownership moves back and forth a
+      // Server can be routed by nobody for a sync, and a streamer queued at a Proxy with no free Server
+      // of its own waits there (timeout queue, 10 s) — capacity lost for a moment, never a double-booking.
+      const outcome = await waitFor(
+        async () => {
+          const on = new Map<string, string>();
+          for (const [address, ks] of await streamsByServer()) for (const k of ks) on.set(k, address);
+          return keys.every((k) => on.has(k) || !live.get(k)!.running()) ? on : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 250, what: 'every flapping streamer placed or turned away' },
+      );
+      t.diagnostic(`placed ${outcome.size} of ${keys.length} streamers while the Proxy list flapped`);
+      assert.ok(outcome.size >= keys.length - 2, `most streamers placed: ${outcome.size} of ${keys.length}`);
+      assert.equal(new Set(outcome.values()).size, outcome.size, 'one stream per Server');
+    } finally {
+      flapping = false;
+      await watcher;
+      await flapper;
+      await stopAll();
+    }
+    assert.equal(violations, 0, 'a Server was routed by two Proxies at once');
+    assert.deepEqual(doubleBooked, []);
+    // Once the list is steady again, everything is routed by its owner and both Proxies place streamers.
+    await routedByOwners(PROXIES);
+    await Promise.all(PROXIES.map((p, i) => publish(`after-flap-${i}`, p)));
+    await placed(PROXIES.map((_, i) => `after-flap-${i}`));
+    await stopAll();
   });
 
   test('a Proxy that shuts down hands its Servers over; streams through the other go on', async () => {
