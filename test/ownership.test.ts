@@ -5,7 +5,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { forgetSettledPeers, GONE_PEER_MS, ownerOf, ownershipHolds, peerServers, peersToAsk, settleClaims, type PeerAnswer } from '../src/core/ownership.js';
-import { readOwnTaskArn, takenInPeerStats } from '../src/discovery/proxies.js';
+import { pino } from 'pino';
+import { createProxyDiscovery, readOwnTaskArn, takenInPeerStats } from '../src/discovery/proxies.js';
 import type { Server } from '../src/model.js';
 
 const arn = (n: number) => `arn:aws:ecs:us-east-1:123456789012:task/proxies/${String(n).padStart(32, '0')}`;
@@ -192,6 +193,39 @@ describe('this Proxy\'s task ARN from the ECS task metadata endpoint', () => {
       await assert.rejects(readOwnTaskArn(s.uri, 200), /timeout|aborted/i);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe("reading the peers' HAProxy stats", () => {
+  test('a hostile, malformed or silent peer counts as not answering, said once; a good answer is read', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
+    let mode = 'garbage';
+    const stats = '# pxname,svname,scur,status\nbk_rtmp,task-a,0,UP\nbk_rtmp,task-b,0,MAINT\nbk_rtmp,BACKEND,0,UP\n';
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/stats;csv') return void res.writeHead(404).end();
+      if (mode === 'garbage') return void res.end('<html>not stats</html>');
+      if (mode === 'huge') return void res.writeHead(200, { 'content-length': String(64 * 1024 * 1024) }).end();
+      res.end(stats);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const discovery = createProxyDiscovery({ peering: { cluster: 'media', service: 'p', peerPort: 1936, peerApiPort: port }, logger });
+      const peer = { taskArn: arn(2), address: '127.0.0.1', live: true };
+      assert.deepEqual(await discovery.readPeers([peer]), [{ taskArn: arn(2), live: true }]);
+      mode = 'huge';
+      assert.deepEqual(await discovery.readPeers([peer]), [{ taskArn: arn(2), live: true }]);
+      assert.equal(lines.filter((l) => /peer Proxy did not answer/.test(l.msg)).length, 1, 'said once, not at every sync');
+      mode = 'good';
+      const [answer] = await discovery.readPeers([peer]);
+      assert.deepEqual([...answer!.taken!], ['task-a']);
+      assert.ok(lines.some((l) => /peer Proxy answers again/.test(l.msg)));
+      const unreachable = await discovery.readPeers([{ taskArn: arn(3), address: '127.0.0.1', live: false }].map((p) => ({ ...p, address: '127.0.0.2' })));
+      assert.equal(unreachable[0]!.taken, undefined, 'nothing listening: not answering');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });
