@@ -29,37 +29,30 @@ export class Metrics {
   ) {
     const registers = [this.registry];
     this.discovered = new Gauge({ name: `${PREFIX}servers_discovered`, help: 'Servers in the fleet at the last successful sync', registers });
-    const backendGauge = (name: string, help: string, count: (servers: BackendServer[]) => number) =>
+    /** A gauge read from HAProxy at scrape time; when it does not answer, the last value stays. */
+    const liveGauge = <T>(name: string, help: string, read: () => Promise<T>, count: (value: T) => number) =>
       new Gauge({
         name: `${PREFIX}${name}`,
         help,
         registers,
         collect: async function (this: Gauge) {
           try {
-            this.set(count(await opts.backend()));
+            this.set(count(await read()));
           } catch (e) {
             opts.logger.debug({ err: (e as Error).message }, `metric ${name}: HAProxy did not answer`);
           }
         },
       });
-    backendGauge('servers_busy', 'Servers carrying a stream through this Proxy (HAProxy stats, old workers included)', (s) => s.filter((x) => x.streams > 0).length);
-    backendGauge('servers_free', 'Servers that can take a stream now: in rotation, routable (up or unchecked), idle', (s) => s.filter(isFree).length);
-    backendGauge('servers_in_maintenance', 'Servers draining or held out of rotation', (s) => s.filter((x) => x.maintenance).length);
-    backendGauge('streams', 'Streams flowing through this Proxy', (s) => s.reduce((n, x) => n + x.streams, 0));
+    const backend = opts.backend;
+    liveGauge('servers_busy', 'Servers carrying a stream through this Proxy (HAProxy stats, old workers included)', backend, (s) => s.filter((x) => x.streams > 0).length);
+    liveGauge('servers_free', 'Servers that can take a stream now: in rotation, routable (up or unchecked), idle', backend, (s) => s.filter(isFree).length);
+    liveGauge('servers_in_maintenance', 'Servers draining or held out of rotation', backend, (s) => s.filter((x) => x.maintenance).length);
+    liveGauge('streams', 'Streams flowing through this Proxy', backend, (s) => s.reduce((n, x) => n + x.streams, 0));
     if (opts.peers) {
       const peers = opts.peers;
-      const peerGauge = (name: string, help: string, count: (p: RuntimeServer[]) => number) =>
-        new Gauge({
-          name: `${PREFIX}${name}`,
-          help,
-          registers,
-          collect: async function (this: Gauge) {
-            await peers().then((p) => this.set(count(p)), () => undefined);
-          },
-        });
-      peerGauge('peers', 'Peer Proxies this one forwards to when it has no free Server', (p) => p.length);
-      peerGauge('peers_with_free_server', 'Peer Proxies whose /free says they have a free Server now', (p) => p.filter((x) => !x.maintenance && x.status.startsWith('UP')).length);
-      peerGauge('streams_forwarded', 'Streams this Proxy forwarded to peers, flowing now', (p) => p.reduce((n, x) => n + x.sessions, 0));
+      liveGauge('peers', 'Peer Proxies this one forwards to when it has no free Server', peers, (p) => p.length);
+      liveGauge('peers_with_free_server', 'Peer Proxies whose /free says they have a free Server now', peers, (p) => p.filter((x) => !x.maintenance && x.status.startsWith('UP')).length);
+      liveGauge('streams_forwarded', 'Streams this Proxy forwarded to peers, flowing now', peers, (p) => p.reduce((n, x) => n + x.sessions, 0));
     }
     this.held = new Gauge({ name: `${PREFIX}servers_held`, help: 'Servers in the fleet held out of rotation here at the last sync, by reason (owned-by-peer, handoff, busy-elsewhere, …)', labelNames: ['reason'], registers });
     this.syncs = new Counter({ name: `${PREFIX}syncs_total`, help: 'Syncs by result: ok, or the stage that failed (backoff: skipped while backing off)', labelNames: ['result'], registers });

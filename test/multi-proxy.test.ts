@@ -313,7 +313,16 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
     const where = await placed(['via-a', 'via-b']);
     // ECS stops the task (desired STOPPED: gone from the list), then the daemon gets SIGTERM.
     emulator.removeTask(proxyTask.get(b)!);
-    await daemons.get(b)!.stop({ stopHaproxy: true });
+    const stopping = daemons.get(b)!.stop({ stopHaproxy: true });
+    // While B waits for its stream to end (SHUTDOWN_GRACE_SECONDS), its Servers are out of its rotation,
+    // and a streamer that still reaches it (DNS answers live a while) is forwarded to A, not refused.
+    const driverB = daemons.get(b)!.driver;
+    await waitFor(async () => (await driverB.backend()).servers.every((x) => x.maintenance), { timeoutMs: 5_000, intervalMs: 50, what: "B's Servers out of its rotation" });
+    await publish('late-at-b', b);
+    const late = await placed(['late-at-b']);
+    const aRoutes = new Set((await daemons.get(a)!.driver.backend()).servers.filter((x) => !x.maintenance).map((x) => x.address));
+    assert.ok(aRoutes.has(late.get('late-at-b')!), `the late streamer went to a Server A routes (${late.get('late-at-b')})`);
+    await stopping;
     daemons.delete(b);
     await routedByOwners([a]);
     assert.ok(live.get('via-a')!.running(), 'the stream through the remaining Proxy was not cut');
