@@ -17,7 +17,7 @@ import { startRtmpServers, type RtmpServer } from '../dev/media/rtmp-server.js';
 import { createSyncer, type Syncer } from '../src/sync.js';
 import type { SyncOutcome } from '../src/model.js';
 import { Cleanup, countProcesses } from './helpers/processes.js';
-import { startPublisher, type Publisher } from './helpers/publisher.js';
+import { startPublisher, streamsOnServers, type Publisher } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
 
 const SERVER_ADDRESSES = ['127.0.24.2', '127.0.24.3', '127.0.24.4', '127.0.24.5'];
@@ -42,16 +42,8 @@ describe('streams end to end: ffmpeg → HAProxy → nginx-rtmp, fleet from the 
   /** Every step's record of where each stream was, to report double-bookings. */
   const doubleBookings: string[] = [];
 
-  /** Reads every Server's stat page; records and returns the stream keys each one carries. */
-  async function streamsByServer(): Promise<Map<string, string[]>> {
-    const map = new Map<string, string[]>();
-    for (const s of servers) {
-      const { publishing } = await s.stats();
-      map.set(s.address, publishing);
-      if (publishing.length > 1) doubleBookings.push(`${s.address}: ${publishing.join(', ')}`);
-    }
-    return map;
-  }
+  /** Every Server's stat page: the stream keys on each; more than one is recorded as a double-booking. */
+  const streamsByServer = () => streamsOnServers(servers, doubleBookings);
   async function assertNoDoubleBooking(step: string) {
     const map = await streamsByServer();
     for (const [address, keys] of map) assert.ok(keys.length <= 1, `${step}: ${address} carries ${keys.length} streams (${keys.join(', ')})`);

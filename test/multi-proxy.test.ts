@@ -14,7 +14,7 @@ import { startRtmpServers, type RtmpServer } from '../dev/media/rtmp-server.js';
 import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 import { proxyEnv, tempDir, useEmulatorForAws } from './helpers/fixtures.js';
 import { Cleanup } from './helpers/processes.js';
-import { startPublisher, type Publisher } from './helpers/publisher.js';
+import { startPublisher, streamsOnServers, type Publisher } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
 
 const PROXIES = ['127.0.46.1', '127.0.46.2'];
@@ -37,15 +37,7 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
   const doubleBooked: string[] = [];
 
   /** Every Server's stat page: the stream keys on each; more than one is recorded as a double-booking. */
-  async function streamsByServer(): Promise<Map<string, string[]>> {
-    const map = new Map<string, string[]>();
-    for (const s of servers) {
-      const { publishing } = await s.stats();
-      map.set(s.address, publishing);
-      if (publishing.length > 1) doubleBooked.push(`${s.address}: ${publishing.join(', ')}`);
-    }
-    return map;
-  }
+  const streamsByServer = () => streamsOnServers(servers, doubleBooked);
   /** Which Proxy routes new streams to each Server now (in rotation and UP there). */
   async function routers(): Promise<Map<string, string[]>> {
     const map = new Map<string, string[]>();

@@ -89,3 +89,17 @@ export async function waitUntilPublishing(server: RtmpServer, key: string, timeo
     { timeoutMs, intervalMs: 100, what: `stream "${key}" publishing on ${server.address}:${server.port}` },
   );
 }
+
+/**
+ * Every Server's own stat page: the stream keys each one publishes. A Server with more than one is
+ * recorded in `doubleBooked` ("address: key, key"), so a test can assert none ever was.
+ */
+export async function streamsOnServers(servers: readonly RtmpServer[], doubleBooked: string[]): Promise<Map<string, string[]>> {
+  const map = new Map<string, string[]>();
+  for (const s of servers) {
+    const { publishing } = await s.stats();
+    map.set(s.address, publishing);
+    if (publishing.length > 1) doubleBooked.push(`${s.address}: ${publishing.join(', ')}`);
+  }
+  return map;
+}
