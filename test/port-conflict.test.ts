@@ -42,6 +42,19 @@ describe('another process on our ports', () => {
     }
   });
 
+  test('several Proxies: a foreign listener on PEER_PORT is refused the same way', async () => {
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(19368, PROXY.address, () => r()));
+    try {
+      const r = await runCli(['run'], { ...env, PROXY_SERVICE: 'rtmp-proxy', PROXY_CLUSTER: 'media', PEER_PORT: '19368', PEER_API_PORT: '18008' }, 20_000);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`PEER_PORT=19368 on ${PROXY.address.replace(/\./g, '\\.')} is already in use by pid ${process.pid}`));
+      assert.equal(existsSync(env.HAPROXY_PIDFILE!), false, 'no HAProxy was started');
+    } finally {
+      await new Promise((r) => squatter.close(r));
+    }
+  });
+
   test('a leftover HAProxy on HEALTH_PORT: run refuses and names it; a single sync (once) does not start a second one either', async () => {
     const cfg = path.join(dir, 'leftover.cfg');
     const pidfile = path.join(dir, 'leftover.pid');

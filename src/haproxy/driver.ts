@@ -82,6 +82,12 @@ export class HaproxyDriver implements HaproxyClient {
         { variable: 'RTMP_PORT', address: config.bindAddress, port: config.rtmpPort },
         { variable: 'HEALTH_PORT', address: config.bindAddress, port: config.healthPort },
         ...(config.haproxyMetricsPort !== undefined ? [{ variable: 'HAPROXY_METRICS_PORT', address: config.bindAddress, port: config.haproxyMetricsPort }] : []),
+        ...(config.peering
+          ? [
+              { variable: 'PEER_PORT', address: config.bindAddress, port: config.peering.peerPort },
+              { variable: 'PEER_API_PORT', address: config.bindAddress, port: config.peering.peerApiPort },
+            ]
+          : []),
       ],
     });
     return new HaproxyDriver(process, {
