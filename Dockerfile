@@ -59,7 +59,9 @@ COPY src/entrypoint.sh ./src/entrypoint.sh
 
 # The daemon writes haproxy.cfg where the HAProxy image expects it (atomically: temp file + rename in
 # the same directory, so the directory itself is the user's); pidfile and sockets in a private run dir.
-RUN chmod 0755 /app/src/entrypoint.sh \
+# `rtmp-proxy` on PATH, for `docker exec … rtmp-proxy status` as much as through the entrypoint.
+RUN chmod 0755 /app/src/entrypoint.sh /app/dist/src/cli.js \
+ && ln -s /app/dist/src/cli.js /usr/local/bin/rtmp-proxy \
  && mkdir -p /usr/local/etc/haproxy /var/run/rtmp-proxy \
  && chown haproxy:haproxy /usr/local/etc/haproxy /var/run/rtmp-proxy \
  && chmod 0755 /usr/local/etc/haproxy \

@@ -90,6 +90,13 @@ describe('Dockerfile', () => {
     for (const c of copies) assert.doesNotMatch(c, /\bdev\b/, `the runtime stage copies no development tooling: COPY ${c}`);
   });
 
+  it('puts rtmp-proxy on PATH: the CLI, with its #! line, linked into /usr/local/bin', () => {
+    const runs = final.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    assert.match(runs, /ln -s \/app\/dist\/src\/cli\.js \/usr\/local\/bin\/rtmp-proxy/);
+    assert.match(runs, /chmod 0755 [^&]*\/app\/dist\/src\/cli\.js/);
+    assert.match(readFileSync(path.join(ROOT, 'dist', 'src', 'cli.js'), 'utf8'), /^#!\/usr\/bin\/env node\n/, 'the built CLI runs as a program');
+  });
+
   it("makes the config dir and the run dir the user's own (run dir mode 700), at src/config.ts's paths", () => {
     const runs = final.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
     const configDir = path.dirname(IMAGE_DEFAULTS.haproxyConfig);
