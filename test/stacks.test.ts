@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CORE_SCHEMA, Schema, defineMappingTag, defineScalarTag, defineSequenceTag, load } from 'js-yaml';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { checkTemplateAgainstSpec } from './helpers/cfn-spec.js';
 
 const ROOT = PACKAGE_ROOT;
 
@@ -470,5 +471,37 @@ describe('shell scripts', () => {
   it('are shellcheck clean', { skip: shellcheck.error ? 'shellcheck is not installed (Debian package shellcheck; test/ensure-deps.sh installs it)' : false }, () => {
     const r = spawnSync('shellcheck', ['--shell=sh', 'stack-up.sh', 'stacks/deploy.sh', 'src/entrypoint.sh'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+});
+
+describe("the stacks against AWS's resource specification (@aws-cdk/aws-service-spec)", () => {
+  for (const file of ['stacks/ecr.yml', 'stacks/service.yml']) {
+    it(`${file}: every type, property (and its shape), required property, attribute and !Sub reference is in the specification`, () => {
+      assert.deepEqual(checkTemplateAgainstSpec(loadTemplate(file)), []);
+    });
+  }
+
+  it('a deliberately broken copy fails, each defect named', () => {
+    const t = structuredClone(loadTemplate('stacks/service.yml'));
+    const resources = t.Resources as Record<string, Obj>;
+    const sg = resources.SecurityGroup!.Properties as Obj;
+    delete sg.GroupDescription;
+    sg.GroupDescriptoin = 'typo';
+    (resources.LogGroup!.Properties as Obj).RetentionInDays = 'forever';
+    resources.Extra = { Type: 'AWS::EC2::SecurityGroupp', Properties: {} };
+    (t.Outputs as Obj).Broken = { Value: { 'Fn::GetAtt': ['LogGroup', 'Nope'] } };
+    (t.Outputs as Obj).BrokenSub = { Value: { 'Fn::Sub': 'arn:${Nowhere}' } };
+    const errors = checkTemplateAgainstSpec(t);
+    for (const expected of [
+      /^SecurityGroup\.Properties\.GroupDescription: required, missing$/,
+      /^SecurityGroup\.Properties\.GroupDescriptoin: no such property$/,
+      /^LogGroup\.Properties\.RetentionInDays: a number, not "forever"$/,
+      /^Extra: no resource type AWS::EC2::SecurityGroupp$/,
+      /!GetAtt LogGroup\.Nope: AWS::Logs::LogGroup has no attribute Nope$/,
+      /!Sub \$\{Nowhere\} resolves to nothing$/,
+    ]) {
+      assert.ok(errors.some((e) => expected.test(e)), `${expected} in:\n${errors.join('\n')}`);
+    }
+    assert.equal(errors.length, 6, errors.join('\n'));
   });
 });
