@@ -8,13 +8,15 @@
 # 2.6.12 hands a Server that comes up more than one queued stream (README "HAProxy versions"). The daemon
 # drives the master CLI (`show proc`, `reload`, `@!<pid>`) and the Runtime API (`add/del server`), whose
 # answers it parses: moving to another branch means running the suite against that branch first.
-# Node.js: the binary of the official Node image, 26 (the active LTS); Node's release binaries need
-# glibc 2.28+ and libstdc++, which trixie has. Both tags are pinned; bump them deliberately.
+# Node.js: the binary of the official Node image, 26 (the active LTS), the exact release `npm test`
+# runs on (package.json's devDependency `node`, from the npm registry); Node's release binaries need
+# glibc 2.28+ and libstdc++, which trixie has. Both tags exist in Docker's official-images manifest and
+# are pinned: bump them deliberately, each with its tested twin (README "Bumping Node or HAProxy").
 #
 #   docker build -t rtmp-proxy .
 #   docker run -e ECS_CLUSTER=servers -p 1935:1935 -p 8000:8000 rtmp-proxy
 
-FROM node:26.13.0-trixie-slim AS node
+FROM node:26.7.0-trixie-slim AS node
 
 # ---- build: compile the TypeScript (the daemon, and dev/ for the emulator stage), then keep only the production dependencies ----
 FROM node AS build

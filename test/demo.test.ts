@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { parseRtmpStat } from '../dev/media/rtmp-server.js';
-import { Cleanup, countProcesses, listProcesses } from './helpers/processes.js';
+import { Cleanup, countProcesses, listProcesses, NODE_PROCESS_NAMES } from './helpers/processes.js';
 import { startPublisher } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -85,7 +85,7 @@ async function statStreams(statUrl: string): Promise<string[]> {
 /** Node processes whose environment names the demo's work dir: the `rtmp-proxy run` it started. */
 async function daemonProcesses(dir: string): Promise<number[]> {
   const pids: number[] = [];
-  for (const p of await listProcesses('node')) {
+  for (const p of await listProcesses(NODE_PROCESS_NAMES)) {
     const environ = await readFile(`/proc/${p.pid}/environ`, 'utf8').catch(() => '');
     if (environ.includes(`HAPROXY_CONFIG=${dir}/`)) pids.push(p.pid);
   }

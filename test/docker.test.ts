@@ -66,6 +66,12 @@ describe('Dockerfile', () => {
     assert.ok(tested, `the suite's HAProxy (${DEFAULT_HAPROXY_BIN}) answers -v`);
     assert.equal(`${shipped.major}.${shipped.minor}`, `${tested.major}.${tested.minor}`, 'the image ships the branch the suite tests');
     assert.ok(froms.some((f) => /^node:26\.\d+\.\d+-/.test(f)), 'Node 26, the active LTS');
+    // The image's Node is the one the suite runs on: package.json's `node` devDependency, this process.
+    const imageNode = /^node:(\d+\.\d+\.\d+)-/.exec(froms.find((f) => f.startsWith('node:'))!)![1]!;
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string>; engines: { node: string } };
+    assert.equal(pkg.devDependencies.node, imageNode, "package.json's node devDependency is the image's Node, exactly");
+    assert.equal(process.versions.node, imageNode, 'the suite runs on the Node the image ships (npm test puts node_modules/.bin first)');
+    assert.equal(pkg.engines.node, '>=22');
     assert.ok(final.some((i) => i.op === 'COPY' && i.args.includes('--from=node') && i.args.includes('/usr/local/bin/node')));
   });
 

@@ -59,14 +59,21 @@ export interface ProcessInfo {
   cmdline: string;
 }
 
-/** Live processes whose name is `name`, optionally only those whose command line contains a string. */
-export async function listProcesses(name: string, opts: { cmdlineIncludes?: string } = {}): Promise<ProcessInfo[]> {
+/**
+ * Node's main thread name: `node` up to Node 22, `node-MainThread` after (it is what /proc/PID/comm
+ * shows for the process). Tests that look for node processes ask for both.
+ */
+export const NODE_PROCESS_NAMES = ['node', 'node-MainThread'] as const;
+
+/** Live processes whose name is `name` (or one of names), optionally only those whose command line contains a string. */
+export async function listProcesses(name: string | readonly string[], opts: { cmdlineIncludes?: string } = {}): Promise<ProcessInfo[]> {
+  const names = (typeof name === 'string' ? [name] : name).map((n) => n.slice(0, 15));
   const found: ProcessInfo[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     // A process may exit between readdir and read: skip it.
     const comm = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => undefined);
-    if (comm === undefined || comm.trim() !== name.slice(0, 15)) continue;
+    if (comm === undefined || !names.includes(comm.trim())) continue;
     const rawCmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
     const cmdline = rawCmdline.split('\0').filter(Boolean).join(' ');
     // Zombies keep their comm but are not running anything: don't count them.
