@@ -58,6 +58,14 @@ done
 cd "$(dirname -- "$0")"
 prefix=${STACK_PREFIX:-rtmp-proxy}
 
+# Each prefix its own ECR repository, named after it (deploy.sh pushes there with the same STACK_PREFIX).
+if [ "$stack" = ecr ]; then
+  case " $* " in
+    *" RepositoryName="*) ;;
+    *) set -- "RepositoryName=$prefix" "$@" ;;
+  esac
+fi
+
 # The service stack imports the ecr stack's outputs: point it at the ecr stack of the same prefix.
 if [ "$stack" = service ]; then
   case " $* " in

@@ -8,7 +8,7 @@
 # Environment (nothing is hard-coded):
 #   AWS_ACCOUNT_ID      default: aws sts get-caller-identity
 #   AWS_REGION          default: AWS_DEFAULT_REGION, then aws configure get region
-#   ECR_REPOSITORY      default: rtmp-proxy (the ecr stack's RepositoryName)
+#   ECR_REPOSITORY      default: STACK_PREFIX, then rtmp-proxy (the ecr stack's RepositoryName, as stack-up.sh sets it)
 #   DOCKER_PLATFORM     default: linux/amd64 (the service stack's CpuArchitecture X86_64)
 # Then: sh ./stack-up.sh service ImageVersion=<version>
 set -eu
@@ -63,7 +63,7 @@ if [ -z "$account" ]; then
 fi
 printf '%s\n' "$account" | grep -Eq '^[0-9]{12}$' || fail "the account id \"$account\" is not 12 digits"
 
-repository=${ECR_REPOSITORY:-rtmp-proxy}
+repository=${ECR_REPOSITORY:-${STACK_PREFIX:-rtmp-proxy}}
 platform=${DOCKER_PLATFORM:-linux/amd64}
 registry="$account.dkr.ecr.$region.amazonaws.com"
 local_image="rtmp-proxy:$version"

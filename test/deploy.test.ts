@@ -86,6 +86,12 @@ describe('yarn run deploy <version>', () => {
     assert.match(r.stderr, /sh \.\/stack-up\.sh service ImageVersion=1\.2\.3/);
   });
 
+  it('pushes to the repository of STACK_PREFIX, as stack-up.sh names it', () => {
+    const r = deploy(['1.2.3'], { AWS_ACCOUNT_ID: '123456789012', AWS_REGION: 'eu-west-1', STACK_PREFIX: 'staging' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls.at(-1), ['docker', 'push', '123456789012.dkr.ecr.eu-west-1.amazonaws.com/staging:1.2.3']);
+  });
+
   it('takes the account from AWS_ACCOUNT_ID and the region from AWS_DEFAULT_REGION, the repository and platform from the environment', () => {
     const r = deploy(['v2.0.0-rc.1'], { AWS_ACCOUNT_ID: '210987654321', AWS_DEFAULT_REGION: 'ap-south-1', ECR_REPOSITORY: 'streaming/proxy', DOCKER_PLATFORM: 'linux/arm64' });
     assert.equal(r.status, 0, r.stderr);

@@ -430,10 +430,10 @@ describe('stack-up.sh', () => {
     'app=rtmp-proxy',
   ];
 
-  it('deploys the ecr stack', () => {
+  it('deploys the ecr stack, its repository named after the prefix', () => {
     const r = run(['ecr']);
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(r.calls, [base('ecr')]);
+    assert.deepEqual(r.calls, [[...base('ecr'), '--parameter-overrides', 'RepositoryName=rtmp-proxy']]);
   });
 
   it('deploys the service stack with the overrides, pointing it at the ecr stack', () => {
@@ -444,8 +444,9 @@ describe('stack-up.sh', () => {
     ]);
   });
 
-  it('names the stacks by STACK_PREFIX and keeps an explicit EcrStackName', () => {
-    assert.deepEqual(run(['ecr'], { STACK_PREFIX: 'staging' }).calls, [base('ecr', 'staging')]);
+  it('names the stacks and the repository by STACK_PREFIX (an independent set), and keeps an explicit EcrStackName or RepositoryName', () => {
+    assert.deepEqual(run(['ecr'], { STACK_PREFIX: 'staging' }).calls, [[...base('ecr', 'staging'), '--parameter-overrides', 'RepositoryName=staging']]);
+    assert.deepEqual(run(['ecr', 'RepositoryName=shared'], { STACK_PREFIX: 'staging' }).calls, [[...base('ecr', 'staging'), '--parameter-overrides', 'RepositoryName=shared']]);
     const r = run(['service', 'EcrStackName=shared-ecr', 'ImageVersion=2.0.0'], { STACK_PREFIX: 'staging' });
     assert.deepEqual(r.calls, [[...base('service', 'staging'), '--parameter-overrides', 'EcrStackName=shared-ecr', 'ImageVersion=2.0.0']]);
   });
