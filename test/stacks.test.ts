@@ -237,6 +237,10 @@ describe('stacks/service.yml', () => {
         ['tcp', 8000, 8000],
       ],
     );
+    // The health page: Route 53's managed prefix list for its checkers when given, else HealthCheckCidr.
+    const health = ingress.find((r) => r.FromPort === 8000)!;
+    assert.deepEqual(health.SourcePrefixListId, { 'Fn::If': ['HealthCheckersByPrefixList', { Ref: 'HealthCheckPrefixListId' }, { Ref: 'AWS::NoValue' }] });
+    assert.deepEqual(health.CidrIp, { 'Fn::If': ['HealthCheckersByPrefixList', { Ref: 'AWS::NoValue' }, { Ref: 'HealthCheckCidr' }] });
     const peerRules = Object.values(resources).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress').map((r) => r.Properties as Obj);
     assert.deepEqual(peerRules.map((r) => [r.FromPort, r.ToPort]).sort(), [
       [1936, 1936],
