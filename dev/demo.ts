@@ -375,7 +375,7 @@ class Demo {
       return;
     }
     const msg = entry.msg ?? '';
-    const interesting = (entry.level ?? 0) >= 40 || /^(claimed )?server /.test(msg) || /^sync: (started|reloaded)/.test(msg) || /^Proxies seen/.test(msg);
+    const interesting = (entry.level ?? 0) >= 40 || /^server /.test(msg) || /^sync: (started|reloaded)/.test(msg) || /^Proxies seen/.test(msg);
     if (!interesting) return;
     const server = entry.server === undefined ? '' : ` ${this.describeServerName(entry.server)}`;
     // A start's or reload's reason is in msg already.

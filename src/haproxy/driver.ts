@@ -1,9 +1,10 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { formatAddress, PEER_BACKEND, RTMP_BACKEND, RTMP_FRONTEND, type HealthState, type RuntimeChanges, type RuntimeServer } from '../model.js';
 import type { MembershipPlan } from '../core/plan.js';
 import type { HaproxySnapshot } from '../core/reconcile.js';
-import { readConfigFile, stageConfig, writeConfigAtomically } from './config-file.js';
+import { readConfigFile, writeConfigAtomically } from './config-file.js';
 import { ensureHealthMap, setHealthState } from './health-state.js';
 import { HaproxyProcess, type MasterStatus } from './process.js';
 import { RuntimeApi, type SessionInfo } from './runtime-api.js';
@@ -201,17 +202,10 @@ export class HaproxyDriver implements HaproxyClient {
   /** Through the way to the current worker the snapshot before it found. */
   async applySteps(plan: MembershipPlan, serverOptions: string, backend: string = RTMP_BACKEND): Promise<RuntimeChanges> {
     const api = this.worker;
-    const { logger } = this.opts;
     const done: RuntimeChanges = { added: [], enabled: [], claimed: [], disabled: [], deleted: [], cut: [] };
     const addressOf = new Map(plan.configServers.map((s) => [s.name, formatAddress(s.address, s.port)]));
     const step = async (what: string, name: string, fn: () => Promise<void>, into: string[], why?: string) => {
-      try {
-        await fn();
-        into.push(name);
-        logger.info({ server: name, address: addressOf.get(name), ...(why && { reason: why }) }, `server ${what}`);
-      } catch (e) {
-        logger.warn({ server: name, err: (e as Error).message }, `server not ${what}; retrying next sync`);
-      }
+      if (await this.step(what, name, fn, { address: addressOf.get(name), ...(why && { reason: why }) })) into.push(name);
     };
     // Disables first: a Server leaving or held must take no new stream before anything else becomes
     // routable (the capacity gap lasts a few socket round trips).
@@ -231,17 +225,20 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   async settleClaims(enable: readonly string[], release: readonly string[]): Promise<void> {
-    const { logger } = this.opts;
-    for (const [names, what, fn] of [
-      [release, 'released', (n: string) => this.worker.disableServer(RTMP_BACKEND, n)],
-      [enable, 'enabled', (n: string) => this.worker.enableServer(RTMP_BACKEND, n)],
-    ] as const) {
-      for (const name of names) {
-        await fn(name).then(
-          () => logger.info({ server: name, ...(what === 'released' && { reason: 'a peer holds it too' }) }, `claimed server ${what}`),
-          (e: Error) => logger.warn({ server: name, err: e.message }, `claimed server not ${what}; the next sync sees it`),
-        );
-      }
+    // Releases first, like disables before enables in applySteps.
+    for (const name of release) await this.step('released', name, () => this.worker.disableServer(RTMP_BACKEND, name), { reason: 'a peer holds it too' });
+    for (const name of enable) await this.step('enabled', name, () => this.worker.enableServer(RTMP_BACKEND, name), { reason: 'no peer holds it' });
+  }
+
+  /** One Runtime API step, logged; a refused one is a warning, left for the next sync. True when it was applied. */
+  private async step(what: string, name: string, fn: () => Promise<void>, fields: Record<string, unknown>): Promise<boolean> {
+    try {
+      await fn();
+      this.opts.logger.info({ server: name, ...fields }, `server ${what}`);
+      return true;
+    } catch (e) {
+      this.opts.logger.warn({ server: name, err: (e as Error).message }, `server not ${what}; retrying next sync`);
+      return false;
     }
   }
 
@@ -253,7 +250,7 @@ export class HaproxyDriver implements HaproxyClient {
 
   async writeConfig(text: string): Promise<void> {
     await ensureHealthMap(this.opts.healthMap);
-    await (await stageConfig(this.opts.configPath, text, (temp) => this.process.validate(temp))).commit();
+    await writeConfigAtomically(this.opts.configPath, text, (temp) => this.process.validate(temp));
   }
 
   async install(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
@@ -297,7 +294,7 @@ export class HaproxyDriver implements HaproxyClient {
         return 0; // HAProxy is not answering: nothing left to wait for
       }
       if (live === 0 || Date.now() >= deadline || polls > 100_000) return live;
-      await new Promise((r) => setTimeout(r, Math.min(500, Math.max(1, deadline - Date.now()))));
+      await delay(Math.min(500, Math.max(1, deadline - Date.now())));
     }
   }
 }
