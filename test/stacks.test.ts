@@ -9,6 +9,8 @@ import { after, describe, it } from 'node:test';
 import { CORE_SCHEMA, Schema, defineMappingTag, defineScalarTag, defineSequenceTag, load } from 'js-yaml';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { checkTemplateAgainstSpec } from './helpers/cfn-spec.js';
+import { bundleRegistrar } from '../dev/bundle-registrar.js';
+import { registrarConfigFrom } from '../src/registrar/handler.js';
 
 const ROOT = PACKAGE_ROOT;
 
@@ -107,6 +109,32 @@ function assertReferencesResolve(t: Obj) {
   }
 }
 
+/** Resources a resource needs (DependsOn, Ref, GetAtt, Sub), directly or through others: CloudFormation deletes it before them. */
+function needs(resources: Record<string, Obj>, name: string): Set<string> {
+  const direct = (n: string): string[] => {
+    const r = resources[n]!;
+    const out = new Set(asArray(r.DependsOn as string | string[]));
+    for (const node of walk({ Properties: r.Properties, Metadata: r.Metadata })) {
+      if (node === null || typeof node !== 'object' || Array.isArray(node)) continue;
+      const o = node as Obj;
+      if (typeof o.Ref === 'string') out.add(o.Ref);
+      if (Array.isArray(o['Fn::GetAtt'])) out.add(o['Fn::GetAtt'][0] as string);
+      const sub = o['Fn::Sub'];
+      const text = typeof sub === 'string' ? sub : Array.isArray(sub) ? (sub[0] as string) : '';
+      for (const m of text.matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) out.add(m[1]!);
+    }
+    return [...out].filter((x) => x in resources);
+  };
+  const seen = new Set<string>();
+  const queue = direct(name);
+  for (let i = 0; i < queue.length && i < 10_000; i++) {
+    if (seen.has(queue[i]!)) continue;
+    seen.add(queue[i]!);
+    queue.push(...direct(queue[i]!));
+  }
+  return seen;
+}
+
 describe('stacks/ecr.yml', () => {
   const t = loadTemplate('stacks/ecr.yml');
   const resources = t.Resources as Record<string, Obj>;
@@ -186,7 +214,7 @@ describe('stacks/service.yml', () => {
   });
 
   it('never grants a wildcard action, and "*" resources only where the action has no resource-level permissions', () => {
-    const wildcardResourceOk = new Set(['ecs:ListTasks', 'ec2:DescribeNetworkInterfaces', 'ecr:GetAuthorizationToken', 'route53:CreateHealthCheck']);
+    const wildcardResourceOk = new Set(['ecs:ListTasks', 'ec2:DescribeNetworkInterfaces', 'ecr:GetAuthorizationToken', 'route53:CreateHealthCheck', 'route53:ListHealthChecks']);
     let count = 0;
     for (const [name, r] of Object.entries(resources)) {
       if (r.Type !== 'AWS::IAM::Role') continue;
@@ -291,99 +319,78 @@ describe('stacks/service.yml', () => {
     assert.equal(((c.LogConfiguration as Obj).Options as Obj)['awslogs-group'] !== undefined, true);
   });
 
-  it('registers each task in Route 53: weighted A record + health check on :8000, removed when the task stops', async () => {
-    const fn = props('DnsFunction');
-    const code = (fn.Code as Obj).ZipFile as string;
-    assert.ok(code.length <= 4096, `inline code is ${code.length} characters; CloudFormation takes at most 4096`);
-    const envVars = (fn.Environment as Obj).Variables as Obj;
-    assert.equal(envVars.HEALTH_PORT, '8000');
-
-    // Run the handler with stub SDK clients that record each command and answer like Route 53 / EC2.
-    const calls: [string, Obj][] = [];
-    let records: Obj[] = [];
-    const command = (name: string) =>
-      class {
-        readonly name = name;
-        constructor(readonly input: Obj) {}
-      };
-    const client = class {
-      async send(cmd: { name: string; input: Obj }) {
-        calls.push([cmd.name, cmd.input]);
-        switch (cmd.name) {
-          case 'DescribeNetworkInterfaces':
-            return { NetworkInterfaces: [{ Association: { PublicIp: '203.0.113.7' } }] };
-          case 'ListResourceRecordSets':
-            return { ResourceRecordSets: records };
-          case 'CreateHealthCheck':
-            return { HealthCheck: { Id: 'hc-1' } };
-          case 'ChangeResourceRecordSets': {
-            const change = ((cmd.input.ChangeBatch as Obj).Changes as Obj[])[0]!;
-            records = change.Action === 'UPSERT' ? [change.ResourceRecordSet as Obj] : [];
-            return {};
-          }
-          default:
-            return {};
-        }
-      }
-    };
-    const sdk = {
-      '@aws-sdk/client-route-53': {
-        Route53Client: client,
-        ListResourceRecordSetsCommand: command('ListResourceRecordSets'),
-        CreateHealthCheckCommand: command('CreateHealthCheck'),
-        ChangeResourceRecordSetsCommand: command('ChangeResourceRecordSets'),
-        DeleteHealthCheckCommand: command('DeleteHealthCheck'),
-      },
-      '@aws-sdk/client-ec2': { EC2Client: client, DescribeNetworkInterfacesCommand: command('DescribeNetworkInterfaces') },
-    } as Record<string, unknown>;
-    const module = { exports: {} as { handler?: (e: unknown) => Promise<unknown> } };
-    const env = { HOSTED_ZONE_ID: 'Z123', RECORD_NAME: 'rtmp.example.com', RECORD_TTL: '60', HEALTH_PORT: '8000', WEIGHT: '10' };
-    const log = console.log;
-    console.log = () => undefined;
-    try {
-      new Function('require', 'exports', 'module', 'process', code)((id: string) => sdk[id], module.exports, module, { env });
-      const handler = module.exports.handler!;
-      const taskArn = 'arn:aws:ecs:eu-west-1:123456789012:task/live/0123456789abcdef';
-      const attachments = [{ type: 'ElasticNetworkInterface', details: [{ name: 'networkInterfaceId', value: 'eni-1' }] }];
-
-      await handler({ detail: { taskArn, lastStatus: 'RUNNING', desiredStatus: 'RUNNING', attachments } });
-      assert.deepEqual(
-        calls.map((c) => c[0]),
-        ['DescribeNetworkInterfaces', 'ListResourceRecordSets', 'CreateHealthCheck', 'ChangeResourceRecordSets'],
-      );
-      assert.deepEqual(calls[0]![1], { NetworkInterfaceIds: ['eni-1'] });
-      assert.deepEqual((calls[2]![1].HealthCheckConfig as Obj), { Type: 'HTTP', IPAddress: '203.0.113.7', Port: 8000, ResourcePath: '/', RequestInterval: 10, FailureThreshold: 2 });
-      assert.deepEqual(calls[3]![1], {
-        HostedZoneId: 'Z123',
-        ChangeBatch: {
-          Changes: [
-            {
-              Action: 'UPSERT',
-              ResourceRecordSet: { Name: 'rtmp.example.com.', Type: 'A', SetIdentifier: '0123456789abcdef', Weight: 10, TTL: 60, ResourceRecords: [{ Value: '203.0.113.7' }], HealthCheckId: 'hc-1' },
-            },
-          ],
-        },
-      });
-
-      // The same event again (ECS repeats them): already registered, nothing changes.
-      calls.length = 0;
-      await handler({ detail: { taskArn, lastStatus: 'RUNNING', desiredStatus: 'RUNNING', attachments } });
-      assert.deepEqual(calls.map((c) => c[0]), ['DescribeNetworkInterfaces', 'ListResourceRecordSets']);
-
-      // Stopping: the record and its health check go, while the task still drains its streams.
-      calls.length = 0;
-      await handler({ detail: { taskArn, lastStatus: 'RUNNING', desiredStatus: 'STOPPED', attachments } });
-      assert.deepEqual(calls.map((c) => c[0]), ['ListResourceRecordSets', 'ChangeResourceRecordSets', 'DeleteHealthCheck']);
-      assert.equal((((calls[1]![1].ChangeBatch as Obj).Changes as Obj[])[0]!).Action, 'DELETE');
-      assert.deepEqual(calls[2]![1], { HealthCheckId: 'hc-1' });
-
-      // Later events of the same stop find nothing left to remove.
-      calls.length = 0;
-      await handler({ detail: { taskArn, lastStatus: 'STOPPED', desiredStatus: 'STOPPED', attachments } });
-      assert.deepEqual(calls.map((c) => c[0]), ['ListResourceRecordSets']);
-    } finally {
-      console.log = log;
+  it('runs the registrar on task state changes and every minute, retries, and keeps failed runs in a dead-letter queue', () => {
+    const queue = { 'Fn::GetAtt': ['DnsDeadLetterQueue', 'Arn'] };
+    for (const rule of ['DnsRule', 'DnsSchedule']) {
+      const [target] = props(rule).Targets as Obj[];
+      assert.deepEqual(target!.Arn, { 'Fn::GetAtt': ['DnsFunction', 'Arn'] }, `${rule} invokes the registrar`);
+      assert.deepEqual((target!.DeadLetterConfig as Obj).Arn, queue, `${rule}: undeliverable events are kept`);
+      assert.ok(((target!.RetryPolicy as Obj).MaximumEventAgeInSeconds as number) <= 3600);
+      const permission = Object.entries(resources).find(([, r]) => r.Type === 'AWS::Lambda::Permission' && ((r.Properties as Obj).SourceArn as Obj)['Fn::GetAtt']?.toString() === `${rule},Arn`);
+      assert.ok(permission, `${rule} may invoke the function`);
     }
+    assert.equal(props('DnsSchedule').ScheduleExpression, 'rate(1 minute)');
+    const invoke = props('DnsEventInvokeConfig');
+    assert.deepEqual(((invoke.DestinationConfig as Obj).OnFailure as Obj).Destination, queue, 'failed runs after their retries');
+    assert.equal(invoke.MaximumRetryAttempts, 2);
+    const queuePolicy = ((props('DnsDeadLetterQueuePolicy').PolicyDocument as Obj).Statement as Statement[])[0]!;
+    assert.deepEqual((queuePolicy.Condition!.ArnEquals as Obj)['aws:SourceArn'], [{ 'Fn::GetAtt': ['DnsRule', 'Arn'] }, { 'Fn::GetAtt': ['DnsSchedule', 'Arn'] }]);
+    assert.deepEqual((queuePolicy as unknown as Obj).Principal, { Service: 'events.amazonaws.com' });
+  });
+
+  it('deletes in an order that leaves nothing behind: Service and rules first, then the registrations, then the function', () => {
+    const dns = ['DnsRule', 'DnsSchedule', 'DnsRegistrations', 'DnsFunction', 'DnsDeadLetterQueue'];
+    for (const name of dns) assert.equal(resources[name]!.Condition, 'CreateDns', `${name} exists only with DNS`);
+    assert.deepEqual(props('DnsRegistrations').ServiceToken, { 'Fn::GetAtt': ['DnsFunction', 'Arn'] });
+    for (const first of ['Service', 'DnsRule', 'DnsSchedule']) assert.ok(needs(resources, first).has('DnsRegistrations'), `${first} is deleted before the registrations are removed`);
+    const registrations = needs(resources, 'DnsRegistrations');
+    for (const later of ['DnsFunction', 'DnsFunctionRole', 'DnsLogGroup']) assert.ok(registrations.has(later), `${later} outlives the clean-up`);
+    assert.ok(!registrations.has('Service') && !registrations.has('DnsRule'), 'no cycle');
+  });
+
+  it("gives the registrar only what it uses: its cluster's tasks, its record name and type, health checks", () => {
+    const statements = statementsOf(resources.DnsFunctionRole!);
+    const actions = statements.flatMap((s) => asArray(s.Action)).sort();
+    assert.deepEqual(actions, [
+      'ec2:DescribeNetworkInterfaces',
+      'ecs:DescribeTasks',
+      'ecs:ListTasks',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'route53:ChangeResourceRecordSets',
+      'route53:CreateHealthCheck',
+      'route53:DeleteHealthCheck',
+      'route53:ListHealthChecks',
+      'route53:ListResourceRecordSets',
+      'sqs:SendMessage',
+    ]);
+    const change = statements.find((s) => asArray(s.Action).includes('route53:ChangeResourceRecordSets'))!;
+    assert.deepEqual(change.Condition, {
+      'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [{ Ref: 'RecordName' }], 'route53:ChangeResourceRecordSetsRecordTypes': ['A'] },
+    });
+    const list = statements.find((s) => asArray(s.Action).includes('ecs:ListTasks'))!;
+    assert.match((list.Condition!.ArnEquals as Obj)['ecs:cluster'] ? (((list.Condition!.ArnEquals as Obj)['ecs:cluster'] as Obj)['Fn::Sub'] as string) : '', /:cluster\/\$\{ClusterName\}$/);
+  });
+
+  it("sets every variable the registrar requires, with values it accepts", () => {
+    const vars = (props('DnsFunction').Environment as Obj).Variables as Obj;
+    // Stand-ins for what CloudFormation resolves at deploy time.
+    const resolved = Object.fromEntries(
+      Object.entries(vars).map(([k, v]) => {
+        const ref = typeof v === 'object' && v !== null ? (v as Obj).Ref : undefined;
+        const sample: Record<string, string> = { HostedZoneId: 'Z0123456789ABC', RecordName: 'rtmp.example.com', RecordTtl: String(params.RecordTtl!.Default), ClusterName: 'live', 'AWS::StackName': 'rtmp-proxy-service' };
+        return [k, typeof v === 'string' ? v : sample[ref as string] ?? assert.fail(`${k}: no sample for ${JSON.stringify(v)}`)];
+      }),
+    );
+    const config = registrarConfigFrom({ ...resolved, AWS_REGION: 'eu-west-1' });
+    assert.equal(config.service, 'rtmp-proxy-service', 'the Proxy service is this stack');
+    assert.equal(config.settings.healthPort, 8000);
+    assert.equal(config.settings.recordName, 'rtmp.example.com.');
+  });
+
+  it('carries the registrar built from src/registrar (npm run build:registrar)', async () => {
+    const code = ((props('DnsFunction').Code as Obj).ZipFile as string).replace(/\n$/, '');
+    assert.equal(code, (await bundleRegistrar()).replace(/\n$/, ''), 'stacks/service.yml is out of date: run `npm run build:registrar`');
   });
 
   it("follows only this service's task state changes", () => {

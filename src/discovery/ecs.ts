@@ -28,7 +28,8 @@ export interface EcsDiscoveryOptions {
   ecs?: ECSClient;
   /** Default: `new EC2Client({})` (AWS_ENDPOINT_URL_EC2 applies), created only in public mode. */
   ec2?: EC2Client;
-  logger: Logger;
+  /** Only warn and debug are used (the Route 53 registrar passes a console logger). */
+  logger: Pick<Logger, 'warn' | 'debug'>;
   /** Upper bound for one API call including the SDK's retries (default 30 s), so a hung call cannot stall the sync loop. */
   callTimeoutMs?: number;
   /** Describe every task afresh once in this many discoveries (default 30: 5 minutes at the default schedule). */
