@@ -1,10 +1,13 @@
 /**
- * A small ECS (+ a sliver of EC2) API emulator speaking the real wire protocols, so the real
- * `@aws-sdk/client-ecs` and `@aws-sdk/client-ec2` run unchanged against it via `endpoint` or
- * AWS_ENDPOINT_URL_ECS / AWS_ENDPOINT_URL_EC2. Both services share one port:
+ * A small ECS (+ a sliver of EC2 and Route 53) API emulator speaking the real wire protocols, so the
+ * real `@aws-sdk/client-ecs`, `@aws-sdk/client-ec2` and `@aws-sdk/client-route-53` run unchanged
+ * against it via `endpoint` or AWS_ENDPOINT_URL_ECS / AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL_ROUTE_53.
+ * All three services share one port:
  *
  * - ECS, AWS JSON 1.1: `POST /` with `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Op>`.
  * - EC2, query protocol: `POST /` with a form body `Action=DescribeNetworkInterfaces&...`, XML answers.
+ * - Route 53, REST-XML: any method on `/2013-04-01/...` (hosted zones, record sets, health checks;
+ *   the state machine is in route53.ts).
  * - Admin API (JSON) under `/_emulator/` for the demo and docker compose (see `handleAdmin`).
  *
  * Requests are not authenticated (the SDK signs them; we do not check signatures).
@@ -15,9 +18,22 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Task } from '@aws-sdk/client-ecs';
 import { silentLogger, type Logger } from '../../src/log.js';
+import {
+  errorResponse as route53Error,
+  Route53,
+  Route53Error,
+  ROUTE53_ACTIONS,
+  ROUTE53_PATH_PREFIX,
+  type HealthCheck,
+  type ResourceRecordSet,
+  type Route53Action,
+  type Route53Request,
+} from './route53.js';
+
+export type { HealthCheck, HostedZoneSummary, ResourceRecordSet, Route53Action } from './route53.js';
 
 export type EcsAction = 'ListTasks' | 'DescribeTasks' | 'UpdateTaskProtection' | 'GetTaskProtection';
-export type ApiAction = EcsAction | 'DescribeNetworkInterfaces';
+export type ApiAction = EcsAction | 'DescribeNetworkInterfaces' | Route53Action;
 
 export interface TaskSpec {
   cluster?: string;
@@ -57,7 +73,7 @@ export interface FaultSpec {
 
 export interface CallRecord {
   action: string;
-  /** The decoded request: JSON body for ECS, form fields for EC2. */
+  /** The decoded request: JSON body for ECS, form fields for EC2; for Route 53 the path ids, query fields and XML body. */
   params: Record<string, unknown>;
   /** ListTasks page number (1-based). */
   page?: number;
@@ -100,6 +116,12 @@ export interface EcsEmulator {
   injectFault(fault: FaultSpec): void;
   clearFaults(): void;
   calls(action?: string): CallRecord[];
+  /** A Route 53 hosted zone with its apex SOA and NS, as CreateHostedZone makes it; returns the bare id ("Z…"). */
+  createHostedZone(name: string): string;
+  /** A zone's record sets in ListResourceRecordSets order; the id with or without `/hostedzone/`. */
+  recordSets(zoneId: string): ResourceRecordSet[];
+  /** Live Route 53 health checks, in creation order. */
+  healthChecks(): HealthCheck[];
 }
 
 export interface EmulatorOptions {
@@ -124,16 +146,32 @@ class ApiError extends Error {
   }
 }
 
-/** Fault kind → the error each service really answers with. */
-const FAULT_ERRORS: Record<Exclude<FaultKind, 'slow' | 'malformed' | 'drop-connection'>, { ecs: [number, string, string]; ec2: [number, string, string] }> = {
-  throttle: { ecs: [400, 'ThrottlingException', 'Rate exceeded'], ec2: [503, 'RequestLimitExceeded', 'Request limit exceeded.'] },
-  'server-error': { ecs: [500, 'ServerException', 'Service unavailable. Please try again later.'], ec2: [500, 'InternalError', 'An internal error has occurred'] },
+/** Fault kind → the error each service really answers with ('cluster-not-found' is NoSuchHostedZone for Route 53). */
+const FAULT_ERRORS: Record<
+  Exclude<FaultKind, 'slow' | 'malformed' | 'drop-connection'>,
+  { ecs: [number, string, string]; ec2: [number, string, string]; route53: [number, string, string] }
+> = {
+  throttle: { ecs: [400, 'ThrottlingException', 'Rate exceeded'], ec2: [503, 'RequestLimitExceeded', 'Request limit exceeded.'], route53: [400, 'Throttling', 'Rate exceeded'] },
+  'server-error': {
+    ecs: [500, 'ServerException', 'Service unavailable. Please try again later.'],
+    ec2: [500, 'InternalError', 'An internal error has occurred'],
+    route53: [500, 'InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.'],
+  },
   'access-denied': {
     ecs: [400, 'AccessDeniedException', 'User is not authorized to perform this action'],
     ec2: [403, 'UnauthorizedOperation', 'You are not authorized to perform this operation.'],
+    route53: [403, 'AccessDenied', 'User is not authorized to perform this action'],
   },
-  'cluster-not-found': { ecs: [400, 'ClusterNotFoundException', 'Cluster not found.'], ec2: [400, 'InvalidNetworkInterfaceID.NotFound', 'The networkInterface ID does not exist'] },
-  'expired-token': { ecs: [400, 'ExpiredTokenException', 'The security token included in the request is expired'], ec2: [400, 'RequestExpired', 'Request has expired.'] },
+  'cluster-not-found': {
+    ecs: [400, 'ClusterNotFoundException', 'Cluster not found.'],
+    ec2: [400, 'InvalidNetworkInterfaceID.NotFound', 'The networkInterface ID does not exist'],
+    route53: [404, 'NoSuchHostedZone', 'No hosted zone found with ID'],
+  },
+  'expired-token': {
+    ecs: [400, 'ExpiredTokenException', 'The security token included in the request is expired'],
+    ec2: [400, 'RequestExpired', 'Request has expired.'],
+    route53: [403, 'ExpiredToken', 'The security token included in the request is expired'],
+  },
 };
 
 interface StoredTask extends EmulatedTask {
@@ -156,6 +194,7 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
   let faults: ActiveFault[] = [];
   let callLog: CallRecord[] = [];
   let nextAddress = 0;
+  const route53 = new Route53();
   const closing = new AbortController();
   let closed: Promise<void> = Promise.resolve();
 
@@ -459,6 +498,52 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
     }
   }
 
+  /** Route 53 (REST-XML): routed and decoded by route53.ts; logged and faulted like the other services. */
+  async function handleRoute53(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    const method = req.method ?? 'GET';
+    const send = (answer: { status: number; contentType: string; body: string; headers?: Record<string, string> }) => {
+      res.writeHead(answer.status, { 'content-type': answer.contentType, 'x-amzn-requestid': randomUUID(), ...answer.headers });
+      res.end(answer.body);
+    };
+    let request: Route53Request;
+    try {
+      request = route53.parseRequest(method, url.pathname, url.searchParams, body);
+    } catch (err) {
+      callLog.push({ action: `${method} ${url.pathname}`, params: Object.fromEntries(url.searchParams), at: Date.now() });
+      return send(route53Error(err));
+    }
+    const faultSpec = takeFault(request.action, undefined);
+    const fault = faultSpec?.kind;
+    const record: CallRecord = { action: request.action, params: request.params, at: Date.now() };
+    if (fault !== undefined) record.fault = fault;
+    callLog.push(record);
+    logger.debug({ action: request.action, fault }, 'emulator call');
+
+    if (fault === 'slow') {
+      const waited = await sleep(faultSpec?.delayMs ?? 2000, true, { signal: closing.signal }).catch(() => false);
+      if (!waited) return;
+    }
+    if (fault === 'drop-connection') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault === 'malformed') {
+      res.writeHead(200, { 'content-type': 'text/xml' });
+      res.end(`<${request.action}Response><ResourceRecordSets><ResourceRecordSet>`);
+      return;
+    }
+    if (fault !== undefined && fault !== 'slow') {
+      const [status, code, message] = FAULT_ERRORS[fault].route53;
+      return send(route53Error(new Route53Error(status, code, message)));
+    }
+    try {
+      send(route53.execute(request));
+    } catch (err) {
+      send(route53Error(err));
+    }
+  }
+
   function runEcs(action: string, params: Record<string, unknown>, page: number): unknown {
     switch (action) {
       case 'ListTasks':
@@ -477,7 +562,8 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
   /**
    * Admin API: GET /_emulator/tasks, POST /_emulator/tasks {TaskSpec} → {taskArn},
    * DELETE /_emulator/tasks/<id or ARN> (the task stops), POST /_emulator/faults {FaultSpec}
-   * (times may be "Infinity"), DELETE /_emulator/faults, GET /_emulator/calls, POST /_emulator/reset.
+   * (times may be "Infinity"), DELETE /_emulator/faults, GET /_emulator/calls, POST /_emulator/reset,
+   * GET /_emulator/route53 (hosted zones with their record sets, live health checks).
    */
   function handleAdmin(req: IncomingMessage, res: ServerResponse, path: string, body: string): void {
     const send = (status: number, value: unknown) => {
@@ -511,6 +597,8 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
           return send(200, { faults: 0 });
         case 'GET /_emulator/calls':
           return send(200, { calls: callLog });
+        case 'GET /_emulator/route53':
+          return send(200, { hostedZones: route53.hostedZones(), healthChecks: route53.healthChecks() });
         case 'POST /_emulator/reset':
           api.reset();
           return send(200, {});
@@ -534,6 +622,13 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       const body = Buffer.concat(chunks).toString('utf8');
       const path = (req.url ?? '/').split('?')[0]!;
       if (path.startsWith('/_emulator/')) return handleAdmin(req, res, path, body);
+      if (path.startsWith(ROUTE53_PATH_PREFIX)) {
+        handleRoute53(req, res, body).catch((err: unknown) => {
+          logger.error({ err }, 'emulator request failed');
+          if (!res.headersSent) res.writeHead(500).end();
+        });
+        return;
+      }
       if (req.method !== 'POST') {
         res.writeHead(404).end();
         return;
@@ -582,6 +677,7 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       faults = [];
       callLog = [];
       nextAddress = 0;
+      route53.reset();
     },
     injectFault: (fault) => {
       const times = fault.times ?? 1;
@@ -592,6 +688,9 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       faults = [];
     },
     calls: (action) => (action === undefined ? [...callLog] : callLog.filter((c) => c.action === action)),
+    createHostedZone: (name) => route53.createHostedZone(name),
+    recordSets: (zoneId) => route53.recordSets(zoneId),
+    healthChecks: () => route53.healthChecks(),
   };
   return api;
 }
@@ -680,7 +779,7 @@ export function parseTaskSpec(input: Record<string, unknown>): TaskSpec {
 }
 
 const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'server-error', 'slow', 'access-denied', 'cluster-not-found', 'expired-token', 'malformed', 'drop-connection'];
-const FAULT_ACTIONS: readonly string[] = ['ListTasks', 'DescribeTasks', 'DescribeNetworkInterfaces', 'UpdateTaskProtection', 'GetTaskProtection', '*'];
+const FAULT_ACTIONS: readonly string[] = ['ListTasks', 'DescribeTasks', 'DescribeNetworkInterfaces', 'UpdateTaskProtection', 'GetTaskProtection', ...ROUTE53_ACTIONS, '*'];
 
 export function parseFaultSpec(input: Record<string, unknown>): FaultSpec {
   const kind = input.kind;
