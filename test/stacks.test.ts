@@ -6,43 +6,13 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CORE_SCHEMA, Schema, defineMappingTag, defineScalarTag, defineSequenceTag, load } from 'js-yaml';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { checkTemplateAgainstSpec } from './helpers/cfn-spec.js';
+import { loadTemplate, type Obj } from './helpers/cfn-template.js';
 import { bundleRegistrar } from '../dev/bundle-registrar.js';
 import { registrarConfigFrom } from '../src/registrar/handler.js';
 
 const ROOT = PACKAGE_ROOT;
-
-// ---- CloudFormation YAML: every short-form intrinsic becomes its long form ({"Fn::X": ...}) ----
-const INTRINSICS = ['Ref', 'Condition', 'GetAtt', 'Base64', 'Cidr', 'FindInMap', 'GetAZs', 'ImportValue', 'Join', 'Select', 'Split', 'Sub', 'Transform', 'And', 'Equals', 'If', 'Not', 'Or', 'Length', 'ToJsonString'];
-const longForm = (name: string) => (name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`);
-type Obj = Record<string, unknown>;
-const CFN_SCHEMA = new Schema([
-  ...CORE_SCHEMA.tags,
-  ...INTRINSICS.flatMap((name) => [
-    defineScalarTag(`!${name}`, { resolve: (s) => ({ [longForm(name)]: name === 'GetAtt' ? s.split('.') : s }), identify: () => false }),
-    defineSequenceTag<unknown[], Obj>(`!${name}`, {
-      create: () => [],
-      addItem: (c, item) => void c.push(item),
-      finalize: (c) => ({ [longForm(name)]: c }),
-      identify: () => false,
-    }),
-    defineMappingTag<Obj, Obj>(`!${name}`, {
-      create: () => ({}),
-      addPair: (c, k, v) => ((c[String(k)] = v), ''),
-      has: (c, k) => String(k) in c,
-      keys: (r) => Object.keys(r),
-      get: (r, k) => r[String(k)],
-      finalize: (c) => ({ [longForm(name)]: c }),
-      identify: () => false,
-    }),
-  ]),
-]);
-
-export function loadTemplate(file: string): Obj {
-  return load(readFileSync(path.join(ROOT, file), 'utf8'), { schema: CFN_SCHEMA }) as Obj;
-}
 
 /** Every node of a parsed document, depth first. */
 function* walk(node: unknown): Generator<unknown> {
