@@ -18,7 +18,7 @@
 
 FROM node:26.7.0-trixie-slim AS node
 
-# ---- build: compile the TypeScript (the daemon, and dev/ for the emulator stage), then keep only the production dependencies ----
+# ---- build: compile the TypeScript (the daemon, and dev/ for the emulator stage) with every dependency ----
 FROM node AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -26,11 +26,17 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY dev ./dev
-RUN npx --no-install tsc -p tsconfig.json \
- && npm prune --omit=dev --no-audit --no-fund
+RUN npx --no-install tsc -p tsconfig.json
+
+# ---- production-deps: the daemon's dependencies only, for the production image ----
+FROM node AS production-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
 
 # ---- emulator: the ECS API emulator `docker compose up` runs in place of ECS. Development only: a
 # separate target (docker-compose.yml builds it with `target: emulator`), never in the production image.
+# It needs development dependencies (its Route 53 part parses XML with fast-xml-parser).
 FROM node AS emulator
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
@@ -54,7 +60,7 @@ COPY --from=node /usr/local/bin/node /usr/local/bin/node
 
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
-COPY --from=build /app/node_modules ./node_modules
+COPY --from=production-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY templates ./templates
 COPY src/entrypoint.sh ./src/entrypoint.sh

@@ -37,6 +37,26 @@ function parseDockerfile(text: string): Instruction[] {
   return out;
 }
 
+/** The npm packages a compiled module and everything it imports (relatively, statically or dynamically) import. */
+function packagesImportedFrom(entry: string): Set<string> {
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const queue = [entry];
+  for (let i = 0; i < queue.length && i < 5000; i++) {
+    const file = queue[i]!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const code = readFileSync(file, 'utf8');
+    for (const m of code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"]([^'"]+)['"]/g)) {
+      const spec = m[1]!;
+      if (spec.startsWith('node:')) continue;
+      if (spec.startsWith('.')) queue.push(path.resolve(path.dirname(file), spec));
+      else packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+    }
+  }
+  return packages;
+}
+
 describe('Dockerfile', () => {
   const text = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
   const ins = parseDockerfile(text);
@@ -94,6 +114,32 @@ describe('Dockerfile', () => {
     const copies = final.filter((i) => i.op === 'COPY').map((i) => i.args);
     assert.ok(copies.some((c) => c.includes('/app/dist/src')), 'the daemon is copied');
     for (const c of copies) assert.doesNotMatch(c, /\bdev\b/, `the runtime stage copies no development tooling: COPY ${c}`);
+  });
+
+  it("gives each stage's code the packages it imports: the daemon only production dependencies, the emulator development ones too", () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Obj; devDependencies: Obj };
+    const stageName = (n: number) => /\bAS (\S+)/i.exec(ins.find((i) => i.op === 'FROM' && i.stage === n)!.args)?.[1];
+    /** The stage a stage's node_modules comes from, and whether that stage installs development dependencies. */
+    const nodeModulesOf = (stage: string) => {
+      const n = ins.find((i) => i.op === 'FROM' && stageName(i.stage) === stage)!.stage;
+      const copy = ins.find((i) => i.stage === n && i.op === 'COPY' && /\/app\/node_modules /.test(i.args))!;
+      const from = /--from=(\S+)/.exec(copy.args)![1]!;
+      const fromStage = ins.find((i) => i.op === 'FROM' && stageName(i.stage) === from)!.stage;
+      const runs = ins.filter((i) => i.stage === fromStage && i.op === 'RUN').map((i) => i.args).join('\n');
+      assert.match(runs, /npm ci/, `${from} installs with npm ci`);
+      return { from, devDependencies: !/--omit=dev|npm prune/.test(runs) };
+    };
+    const runtime = nodeModulesOf(stageName(last)!);
+    assert.equal(runtime.devDependencies, false, `the production image has production dependencies only (from ${runtime.from})`);
+    for (const name of packagesImportedFrom(path.join(ROOT, 'dist', 'src', 'cli.js'))) {
+      assert.ok(name in pkg.dependencies, `the daemon imports ${name}: a production dependency`);
+    }
+    const emulator = nodeModulesOf('emulator');
+    const emulatorPackages = packagesImportedFrom(path.join(ROOT, 'dist', 'dev', 'emulator', 'main.js'));
+    assert.ok(emulatorPackages.has('fast-xml-parser'), 'the walk sees the emulator\'s imports');
+    for (const name of emulatorPackages) {
+      assert.ok(name in pkg.dependencies || (emulator.devDependencies && name in pkg.devDependencies), `the emulator imports ${name}: present in its stage`);
+    }
   });
 
   it('puts rtmp-proxy on PATH: the CLI, with its #! line, linked into /usr/local/bin', () => {
