@@ -6,7 +6,7 @@
  * CloudFormation custom resource it removes everything it registered when the stack is deleted.
  *
  * Settings (the stack sets them): HOSTED_ZONE_ID, RECORD_NAME, PROXY_CLUSTER, PROXY_SERVICE, STACK_NAME,
- * and optionally RECORD_TTL (60), WEIGHT (10), HEALTH_PORT (8000), HEALTH_PATH (/).
+ * and optionally RECORD_TTL (60), WEIGHT (10), HEALTH_PORT (8000), HEALTH_PATH (/), LOG_LEVEL=debug.
  */
 import { isIPv4 } from 'node:net';
 import { createEcsDiscovery } from '../discovery/ecs.js';

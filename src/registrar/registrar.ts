@@ -4,7 +4,8 @@
  * writes, so a run that acted on an older view (a concurrent run, a late event) corrects itself
  * before it ends; the scheduled run catches anything else.
  */
-import { errorCode } from '../aws/call.js';
+import type { HealthCheckConfig } from '@aws-sdk/client-route-53';
+import { AwsCallError } from '../aws/call.js';
 import {
   callerReferenceFor,
   deleteChange,
@@ -57,7 +58,7 @@ export async function runRegistrar(deps: RegistrarDeps, mode: RunMode): Promise<
   const { settings, registry, log } = deps;
   const summary: RunSummary = { passes: 0, registered: 0, deregistered: 0, healthChecksCreated: 0, healthChecksDeleted: 0, endpoints: 0 };
 
-  async function createHealthCheck(reference: string, config: Parameters<Registry['createHealthCheck']>[1]): Promise<string> {
+  async function createHealthCheck(reference: string, config: HealthCheckConfig): Promise<string> {
     const parsed = parseCallerReference(settings, reference)!;
     for (let step = 0; ; step++) {
       const candidate = callerReferenceFor(settings, parsed.taskId, parsed.generation + step);
@@ -67,7 +68,7 @@ export async function runRegistrar(deps: RegistrarDeps, mode: RunMode): Promise<
         return id;
       } catch (err) {
         // Taken by a deleted health check (or one with other settings): the next generation is free.
-        if (errorCode((err as { cause?: unknown }).cause) !== 'HealthCheckAlreadyExists' || step + 1 >= MAX_GENERATION_STEPS) throw err;
+        if (!(err instanceof AwsCallError && err.code === 'HealthCheckAlreadyExists') || step + 1 >= MAX_GENERATION_STEPS) throw err;
       }
     }
   }
@@ -111,9 +112,8 @@ export async function runRegistrar(deps: RegistrarDeps, mode: RunMode): Promise<
     try {
       await apply(plan);
     } catch (err) {
-      const code = errorCode((err as { cause?: unknown }).cause);
-      if (!CONFLICT_CODES.has(code)) throw err;
-      log.warn({ pass: summary.passes, code, error: (err as Error).message }, 'Route 53 changed under this run; reading it again');
+      if (!(err instanceof AwsCallError && CONFLICT_CODES.has(err.code))) throw err;
+      log.warn({ pass: summary.passes, code: err.code, error: err.message }, 'Route 53 changed under this run; reading it again');
     }
   }
   throw new Error(`Route 53 did not settle after ${MAX_PASSES} passes (records or tasks kept changing); the next run retries`);
