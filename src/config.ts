@@ -55,7 +55,23 @@ export interface Config {
   busyCheck?: BusyCheckConfig;
   /** Several Proxies in front of one fleet: each Server owned by one of them (PROXY_SERVICE). */
   peering?: PeeringConfig;
+  /** ECS task state change events (EVENTS_TOPIC_ARN or EVENTS_QUEUE_URL): changes apply as they happen. */
+  events?: EventsConfig;
   logLevel: string;
+}
+
+export interface EventsConfig {
+  /** The SNS topic the events arrive on: this Proxy makes its own queue and subscribes it. */
+  topicArn?: string;
+  /** Or a queue made elsewhere, polled as it is. */
+  queueUrl?: string;
+  /** This Proxy's queue is `<queuePrefix><task id>`; queues with the prefix whose Proxy is gone are removed. */
+  queuePrefix: string;
+  /** With events, the full ECS listing runs this often (and at every sync while the queue fails). */
+  fullSyncIntervalSeconds: number;
+  /** This Proxy's task (topic mode): PROXY_TASK_ARN, else from the ECS task metadata endpoint. */
+  taskArn?: string;
+  metadataUri?: string;
 }
 
 export interface BusyCheckConfig {
@@ -269,6 +285,45 @@ export function loadConfig(env: Env = process.env): Config {
     };
   }
 
+  const topicArn = read('EVENTS_TOPIC_ARN');
+  const queueUrl = read('EVENTS_QUEUE_URL');
+  let events: EventsConfig | undefined;
+  if (topicArn !== undefined || queueUrl !== undefined) {
+    if (topicArn !== undefined && queueUrl !== undefined) {
+      errors.push(new ConfigError('EVENTS_QUEUE_URL', queueUrl, 'unset when EVENTS_TOPIC_ARN is set: one source of events (the topic gives each Proxy a queue of its own)'));
+    }
+    if (discovery !== 'ecs') errors.push(new ConfigError(topicArn !== undefined ? 'EVENTS_TOPIC_ARN' : 'EVENTS_QUEUE_URL', topicArn ?? queueUrl ?? '', 'only with DISCOVERY=ecs: the events are ECS task state changes'));
+    if (topicArn !== undefined && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(topicArn)) {
+      errors.push(new ConfigError('EVENTS_TOPIC_ARN', topicArn, 'an SNS topic ARN, e.g. arn:aws:sns:eu-west-1:123456789012:rtmp-proxy-server-events'));
+    }
+    if (queueUrl !== undefined && !/^https?:\/\/[^\s/]+\/\d{12}\/[A-Za-z0-9_-]{1,80}$/.test(queueUrl)) {
+      errors.push(new ConfigError('EVENTS_QUEUE_URL', queueUrl, 'an SQS queue URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/rtmp-proxy-events'));
+    }
+    const defaultPrefix = `${(proxyService ?? ecsService ?? 'rtmp-proxy').slice(0, 40)}-events-`;
+    const queuePrefix = read('EVENTS_QUEUE_PREFIX') ?? defaultPrefix;
+    if (!/^[A-Za-z0-9_-]{1,47}$/.test(queuePrefix)) {
+      errors.push(new ConfigError('EVENTS_QUEUE_PREFIX', queuePrefix, '1 to 47 letters, digits, "-" or "_" (SQS names are at most 80 characters, and a task id takes 32)'));
+    }
+    const intervalRaw = read('FULL_SYNC_INTERVAL');
+    const fullSyncIntervalSeconds = intervalRaw === undefined ? 300 : /^\d+$/.test(intervalRaw) ? Number(intervalRaw) : NaN;
+    if (!(fullSyncIntervalSeconds >= 10 && fullSyncIntervalSeconds <= 86_400)) {
+      errors.push(new ConfigError('FULL_SYNC_INTERVAL', intervalRaw ?? '', 'whole seconds from 10 to 86400 (default 300): how often the full ECS listing runs while events arrive'));
+    }
+    const taskArn = read('PROXY_TASK_ARN');
+    const metadataUri = read('ECS_CONTAINER_METADATA_URI_V4');
+    if (topicArn !== undefined && taskArn === undefined && metadataUri === undefined) {
+      errors.push(new ConfigError('EVENTS_TOPIC_ARN', topicArn, "set with this Proxy's task known: on ECS the task metadata endpoint tells it (ECS_CONTAINER_METADATA_URI_V4); elsewhere set PROXY_TASK_ARN"));
+    }
+    events = {
+      ...(topicArn !== undefined && { topicArn }),
+      ...(queueUrl !== undefined && topicArn === undefined && { queueUrl }),
+      queuePrefix,
+      fullSyncIntervalSeconds,
+      ...(taskArn !== undefined && { taskArn }),
+      ...(metadataUri !== undefined && { metadataUri }),
+    };
+  }
+
   if (errors.length > 0) throw new ConfigErrors(errors);
   return {
     discovery,
@@ -302,6 +357,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...(serverDrainTimeoutSeconds !== undefined && { serverDrainTimeoutSeconds }),
     ...(busyCheck !== undefined && { busyCheck }),
     ...(peering !== undefined && { peering }),
+    ...(events !== undefined && { events }),
     logLevel,
   };
 }

@@ -2,13 +2,16 @@ import cron from 'node-cron';
 import { createTaskProtector } from './aws/task-protection.js';
 import type { Config } from './config.js';
 import { createDiscovery } from './discovery/index.js';
+import { createEcsDiscovery } from './discovery/ecs.js';
+import { readOwnTaskArn } from './discovery/proxies.js';
+import { createEventDrivenDiscovery, type EventDrivenDiscovery } from './discovery/task-events.js';
 import type { Discovery } from './discovery/types.js';
 import { HaproxyDriver } from './haproxy/driver.js';
 import type { HaproxyProcess } from './haproxy/process.js';
 import { maxconnUnderBursts, parseVersion } from './haproxy/version.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { backendServers, type SyncOutcome } from './model.js';
+import { backendServers, taskIdFromArn, type SyncOutcome } from './model.js';
 import { createSyncer, type Syncer } from './sync.js';
 
 export interface Daemon {
@@ -22,11 +25,21 @@ export interface Daemon {
   readonly firstSync: Promise<SyncOutcome>;
   /** Stops syncing; with `stopHaproxy`, lets live streams finish for up to the grace period, then stops HAProxy. */
   stop(opts?: { stopHaproxy?: boolean }): Promise<void>;
+  /** With EVENTS_TOPIC_ARN / EVENTS_QUEUE_URL: the ECS task events feeding the fleet. */
+  readonly events?: EventDrivenDiscovery;
 }
 
 /** Syncs once now, then on SYNC_SCHEDULE; node-cron skips a tick while a sync still runs. */
-export function startDaemon(config: Config, logger: Logger, discovery: Discovery = createDiscovery(config, logger)): Daemon {
+export function startDaemon(config: Config, logger: Logger, listing: Discovery = createDiscovery(config, logger)): Daemon {
   const driver = HaproxyDriver.fromConfig(config, logger);
+  let syncSoon = (): void => undefined;
+  let metrics: Metrics | undefined;
+  const events = config.events && createEvents(config, logger, listing, {
+    onChange: () => syncSoon(),
+    onEffect: (effect) => metrics?.observeTaskEvent(effect),
+    onStatus: (up) => metrics?.setEventsUp(up),
+  });
+  const discovery = events ?? listing;
   const syncer = createSyncer(config, logger, discovery, { driver });
   const protector = config.taskProtection
     ? createTaskProtector({ cluster: config.ecsCluster!, minutes: config.protectionMinutes, logger })
@@ -36,7 +49,7 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
     return backendServers(servers, sessionsInOldWorkers, syncer.lastKnownGood);
   };
   const peers = config.peering ? async () => (await driver.backend()).peers ?? [] : undefined;
-  const metrics = new Metrics({ backend, ...(peers && { peers }), configPath: config.haproxyConfig, logger });
+  metrics = new Metrics({ backend, ...(peers && { peers }), configPath: config.haproxyConfig, logger, ...(events && { events: true }) });
   /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
   const observed = async (outcome: SyncOutcome) => {
     await metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
@@ -45,11 +58,33 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
     return outcome;
   };
   const syncAndObserve = async () => observed(await syncer.sync());
+  // An event that changed the fleet: a sync as soon as the one running (if any) is done, since that
+  // one discovered before the event; events arriving meanwhile share the next sync.
+  let eventSync: Promise<void> | undefined;
+  let syncAgain = false;
+  let accepting = true;
+  syncSoon = () => {
+    if (!accepting) return;
+    if (eventSync) {
+      syncAgain = true;
+      return;
+    }
+    eventSync = (async () => {
+      do {
+        syncAgain = false;
+        await syncer.whenIdle();
+        await syncAndObserve();
+      } while (syncAgain && accepting);
+    })()
+      .catch((e) => logger.error({ err: (e as Error).message }, 'sync after an ECS task event failed'))
+      .finally(() => (eventSync = undefined));
+  };
   // Until this daemon's first successful sync the health page answers 503 (the Syncer turns it to 200).
   const firstSync = syncer
     .setHealth('down')
     .catch((e) => logger.warn({ err: (e as Error).message }, 'could not set the health page to 503 before the first sync'))
-    .then(syncAndObserve);
+    .then(syncAndObserve)
+    .finally(() => void events?.start());
   const metricsServer =
     config.metricsPort === undefined
       ? Promise.resolve(undefined)
@@ -83,7 +118,10 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
       }
       await task.stop();
       await task.destroy();
+      accepting = false;
+      await events?.stop();
       await firstSync.catch(() => undefined);
+      await eventSync;
       await syncer.whenIdle();
       if (opts.stopHaproxy && config.peering) {
         // Several Proxies: this one's Servers leave rotation at once (live streams go on) so the peers
@@ -101,7 +139,33 @@ export function startDaemon(config: Config, logger: Logger, discovery: Discovery
       await (await metricsServer)?.close();
       logger.info('rtmp-proxy stopped');
     })());
-  return { syncer, driver, haproxy: driver.process, metrics, firstSync, stop, syncNow: syncAndObserve };
+  return { syncer, driver, haproxy: driver.process, metrics, firstSync, stop, syncNow: syncAndObserve, ...(events && { events }) };
+}
+
+/** ECS task events feeding the fleet; the full listing becomes the periodic safety net. */
+function createEvents(
+  config: Config,
+  logger: Logger,
+  listing: Discovery,
+  hooks: Pick<Parameters<typeof createEventDrivenDiscovery>[0], 'onChange' | 'onEffect' | 'onStatus'>,
+): EventDrivenDiscovery {
+  const events = config.events!;
+  let self = events.taskArn;
+  const selfTaskArn = async () => (self ??= events.metadataUri === undefined ? undefined : await readOwnTaskArn(events.metadataUri));
+  // The Proxies still running, whose queues stay: the Proxy service's tasks (several Proxies only).
+  const proxies = config.peering && createEcsDiscovery({ cluster: config.peering.cluster, service: config.peering.service, serverPort: config.peering.peerPort, addressMode: 'private', logger });
+  const liveProxyTaskIds = proxies && (async () => new Set((await proxies.discover()).servers.flatMap((s) => (s.taskArn ? [taskIdFromArn(s.taskArn)!] : []))));
+  logger.info({ topic: events.topicArn, queue: events.queueUrl, fullSyncIntervalSeconds: events.fullSyncIntervalSeconds }, 'ECS task events on: changes apply as they arrive, the full listing is the safety net');
+  return createEventDrivenDiscovery({
+    scope: { cluster: config.ecsCluster!, ...(config.ecsService !== undefined && { service: config.ecsService }), serverPort: config.serverPort, addressMode: config.serverAddress, requireHealthy: config.serverRequireHealthy },
+    source: events.topicArn !== undefined
+      ? { kind: 'topic', topicArn: events.topicArn, queuePrefix: events.queuePrefix, selfTaskArn, ...(liveProxyTaskIds && { liveProxyTaskIds }) }
+      : { kind: 'queue', queueUrl: events.queueUrl! },
+    listing,
+    fullSyncIntervalMs: events.fullSyncIntervalSeconds * 1000,
+    logger,
+    ...hooks,
+  });
 }
 
 /** Says once, at start-up, when this HAProxy cannot keep maxconn 1 under bursts. */

@@ -23,9 +23,11 @@ export class Metrics {
   private readonly duration: Histogram;
   private readonly configInfo: Gauge;
   private readonly held: Gauge;
+  private readonly eventsUp?: Gauge;
+  private readonly taskEvents?: Counter;
 
   constructor(
-    private readonly opts: { backend: () => Promise<BackendServer[]>; peers?: () => Promise<RuntimeServer[]>; configPath: string; logger: Logger },
+    private readonly opts: { backend: () => Promise<BackendServer[]>; peers?: () => Promise<RuntimeServer[]>; configPath: string; logger: Logger; events?: boolean },
   ) {
     const registers = [this.registry];
     this.discovered = new Gauge({ name: `${PREFIX}servers_discovered`, help: 'Servers in the fleet at the last successful sync', registers });
@@ -67,6 +69,11 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
+    if (opts.events) {
+      this.eventsUp = new Gauge({ name: `${PREFIX}events_up`, help: 'ECS task events: 1 while the queue answers (changes apply as they arrive), 0 while every sync lists the tasks', registers });
+      this.eventsUp.set(0);
+      this.taskEvents = new Counter({ name: `${PREFIX}task_events_total`, help: 'ECS task state change events, by what they did: added, updated, removed, unchanged, duplicate, stale, foreign, invalid', labelNames: ['effect'], registers });
+    }
     this.configInfo = new Gauge({ name: `${PREFIX}config_info`, help: 'The running haproxy.cfg, by SHA-256 (first 16 hex digits)', labelNames: ['sha256'], registers });
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
@@ -94,6 +101,14 @@ export class Metrics {
     this.duration.observe(outcome.durationMs / 1000);
     if (outcome.action === 'started' || outcome.action === 'reloaded') this.haproxyActions.inc({ action: outcome.action });
     for (const [change, names] of Object.entries(outcome.changes ?? {}) as Array<[string, string[]]>) if (names.length > 0) this.runtimeChanges.inc({ change }, names.length);
+  }
+
+  observeTaskEvent(effect: string): void {
+    this.taskEvents?.inc({ effect });
+  }
+
+  setEventsUp(up: boolean): void {
+    this.eventsUp?.set(up ? 1 : 0);
   }
 
   /** Serves GET /metrics on address:port; resolves once listening. */
