@@ -301,8 +301,8 @@ export function loadConfig(env: Env = process.env): Config {
     }
     const defaultPrefix = `${(proxyService ?? ecsService ?? 'rtmp-proxy').slice(0, 40)}-events-`;
     const queuePrefix = read('EVENTS_QUEUE_PREFIX') ?? defaultPrefix;
-    if (!/^[A-Za-z0-9_-]{1,47}$/.test(queuePrefix)) {
-      errors.push(new ConfigError('EVENTS_QUEUE_PREFIX', queuePrefix, '1 to 47 letters, digits, "-" or "_" (SQS names are at most 80 characters, and a task id takes 32)'));
+    if (!/^[A-Za-z0-9_-]{1,48}$/.test(queuePrefix)) {
+      errors.push(new ConfigError('EVENTS_QUEUE_PREFIX', queuePrefix, '1 to 48 letters, digits, "-" or "_" (SQS names are at most 80 characters, and a task id takes 32)'));
     }
     const intervalRaw = read('FULL_SYNC_INTERVAL');
     const fullSyncIntervalSeconds = intervalRaw === undefined ? 300 : /^\d+$/.test(intervalRaw) ? Number(intervalRaw) : NaN;

@@ -153,3 +153,38 @@ describe('parseStaticServers', () => {
     ]);
   });
 });
+
+describe('ECS task events (EVENTS_TOPIC_ARN, EVENTS_QUEUE_URL)', () => {
+  const topic = 'arn:aws:sns:eu-west-1:123456789012:rtmp-proxy-service-server-events';
+  const queue = 'https://sqs.eu-west-1.amazonaws.com/123456789012/rtmp-proxy-events';
+  const metadata = 'http://169.254.170.2/v4/x';
+
+  test('off by default; a topic gives this Proxy a queue named after the service, the full listing every 5 minutes', () => {
+    assert.equal(loadConfig(base).events, undefined);
+    assert.deepEqual(loadConfig({ ...base, EVENTS_TOPIC_ARN: topic, ECS_CONTAINER_METADATA_URI_V4: metadata }).events, {
+      topicArn: topic,
+      queuePrefix: 'rtmp-proxy-events-',
+      fullSyncIntervalSeconds: 300,
+      metadataUri: metadata,
+    });
+    assert.equal(loadConfig({ ...base, EVENTS_TOPIC_ARN: topic, PROXY_TASK_ARN: 'arn:aws:ecs:eu-west-1:123456789012:task/p/abc', PROXY_SERVICE: 'edge' }).events?.queuePrefix, 'edge-events-');
+    assert.deepEqual(loadConfig({ ...base, EVENTS_QUEUE_URL: queue, FULL_SYNC_INTERVAL: '60' }).events, { queueUrl: queue, queuePrefix: 'rtmp-proxy-events-', fullSyncIntervalSeconds: 60 });
+  });
+
+  test('a bad value names the variable, the value and what is allowed', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ ...base, EVENTS_TOPIC_ARN: topic, EVENTS_QUEUE_URL: queue, PROXY_TASK_ARN: 'x' }, /^EVENTS_QUEUE_URL=".*" is not valid: unset when EVENTS_TOPIC_ARN is set/],
+      [{ ...base, EVENTS_TOPIC_ARN: 'rtmp-events', PROXY_TASK_ARN: 'x' }, /^EVENTS_TOPIC_ARN="rtmp-events" is not valid: an SNS topic ARN/],
+      [{ ...base, EVENTS_QUEUE_URL: 'rtmp-events' }, /^EVENTS_QUEUE_URL="rtmp-events" is not valid: an SQS queue URL/],
+      [{ ...base, EVENTS_TOPIC_ARN: topic }, /^EVENTS_TOPIC_ARN=".*" is not valid: set with this Proxy's task known/],
+      [{ ...base, EVENTS_QUEUE_URL: queue, EVENTS_QUEUE_PREFIX: 'a'.repeat(49) }, /^EVENTS_QUEUE_PREFIX="a{49}" is not valid: 1 to 48 letters/],
+      [{ ...base, EVENTS_QUEUE_URL: queue, FULL_SYNC_INTERVAL: '5' }, /^FULL_SYNC_INTERVAL="5" is not valid: whole seconds from 10 to 86400/],
+      [{ DISCOVERY: 'static', STATIC_SERVERS: '10.0.0.1:1935', EVENTS_QUEUE_URL: queue }, /^EVENTS_QUEUE_URL=".*" is not valid: only with DISCOVERY=ecs/],
+    ];
+    for (const [env, expected] of cases) {
+      const errors = errorsOf(env);
+      assert.equal(errors.length, 1, `${JSON.stringify(env)} gave ${JSON.stringify(errors)}`);
+      assert.match(errors[0]!, expected);
+    }
+  });
+});

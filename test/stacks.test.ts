@@ -11,6 +11,7 @@ import { checkTemplateAgainstSpec } from './helpers/cfn-spec.js';
 import { loadTemplate, type Obj } from './helpers/cfn-template.js';
 import { bundleRegistrar } from '../dev/bundle-registrar.js';
 import { registrarConfigFrom } from '../src/registrar/handler.js';
+import { loadConfig } from '../src/config.js';
 
 const ROOT = PACKAGE_ROOT;
 
@@ -184,7 +185,7 @@ describe('stacks/service.yml', () => {
   });
 
   it('never grants a wildcard action, and "*" resources only where the action has no resource-level permissions', () => {
-    const wildcardResourceOk = new Set(['ecs:ListTasks', 'ec2:DescribeNetworkInterfaces', 'ecr:GetAuthorizationToken', 'route53:CreateHealthCheck', 'route53:ListHealthChecks']);
+    const wildcardResourceOk = new Set(['ecs:ListTasks', 'ec2:DescribeNetworkInterfaces', 'ecr:GetAuthorizationToken', 'route53:CreateHealthCheck', 'route53:ListHealthChecks', 'sqs:ListQueues']);
     let count = 0;
     for (const [name, r] of Object.entries(resources)) {
       if (r.Type !== 'AWS::IAM::Role') continue;
@@ -207,7 +208,7 @@ describe('stacks/service.yml', () => {
 
   it("gives the task role only the fleet reads, scoped to the Servers' cluster, and the Proxies' own tasks", () => {
     const statements = statementsOf(resources.TaskRole!);
-    const actions = statements.flatMap((s) => asArray(s.Action)).sort();
+    const actions = statements.flatMap((s) => asArray(s.Action)).filter((a) => !/^(sqs|sns):/.test(a)).sort();
     assert.deepEqual(actions, ['ec2:DescribeNetworkInterfaces', 'ecs:DescribeTasks', 'ecs:DescribeTasks', 'ecs:GetTaskProtection', 'ecs:ListTasks', 'ecs:UpdateTaskProtection']);
     const list = statements.find((s) => asArray(s.Action).includes('ecs:ListTasks'))!;
     const [servers, proxies] = (list.Condition!.ArnEquals as Obj)['ecs:cluster'] as Obj[];
@@ -220,7 +221,7 @@ describe('stacks/service.yml', () => {
     assert.match((describeProxies.Resource as Obj)['Fn::Sub'] as string, /:task\/\$\{ClusterName\}\/\*$/);
     // ec2:DescribeNetworkInterfaces only when the Servers are reached by public IP.
     const policy = ((props('TaskRole').Policies as Obj[])[0]!.PolicyDocument as Obj).Statement as Obj[];
-    const conditional = policy.find((s) => s['Fn::If'] !== undefined)!['Fn::If'] as unknown[];
+    const conditional = policy.find((s) => (s['Fn::If'] as unknown[] | undefined)?.[0] === 'PublicServers')!['Fn::If'] as unknown[];
     assert.equal(conditional[0], 'PublicServers');
     assert.deepEqual(asArray((conditional[1] as Statement).Action), ['ec2:DescribeNetworkInterfaces']);
     assert.deepEqual(conditional[2], { Ref: 'AWS::NoValue' });
@@ -287,6 +288,26 @@ describe('stacks/service.yml', () => {
     assert.deepEqual((c.HealthCheck as Obj).Command, ['CMD', '/app/src/entrypoint.sh', 'healthcheck']);
     assert.deepEqual(c.Image, { 'Fn::Join': [':', [{ 'Fn::ImportValue': { 'Fn::Sub': '${EcrStackName}-RepositoryUri' } }, { Ref: 'ImageVersion' }]] });
     assert.equal(((c.LogConfiguration as Obj).Options as Obj)['awslogs-group'] !== undefined, true);
+  });
+
+  it("ServerEvents: the Servers' task changes go to a topic each Proxy subscribes its own queue to, named and scoped alike", () => {
+    const rule = props('ServerEventsRule');
+    assert.deepEqual((rule.EventPattern as Obj)['detail-type'], ['ECS Task State Change']);
+    assert.deepEqual((rule.Targets as Obj[])[0]!.Arn, { Ref: 'ServerEventsTopic' });
+    const publish = ((props('ServerEventsTopicPolicy').PolicyDocument as Obj).Statement as Statement[])[0]!;
+    assert.deepEqual(asArray(publish.Action), ['sns:Publish']);
+    assert.deepEqual((publish.Condition!.ArnEquals as Obj)['aws:SourceArn'], { 'Fn::GetAtt': ['ServerEventsRule', 'Arn'] }, 'only this rule publishes');
+    for (const name of ['ServerEventsTopic', 'ServerEventsTopicPolicy', 'ServerEventsRule']) assert.equal(resources[name]!.Condition, 'UseServerEvents');
+    const env = Object.fromEntries((container().Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+    assert.deepEqual(env.EVENTS_TOPIC_ARN, { 'Fn::If': ['UseServerEvents', { Ref: 'ServerEventsTopic' }, ''] });
+    assert.deepEqual(env.EVENTS_QUEUE_PREFIX, { 'Fn::Sub': '${AWS::StackName}-events-' });
+    const own = statementsOf(resources.TaskRole!).find((s) => s.Sid === 'OwnEventQueue')!;
+    assert.deepEqual(own.Resource, { 'Fn::Sub': 'arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-events-*' }, 'the role reaches exactly the queues EVENTS_QUEUE_PREFIX names');
+    const unsubscribe = statementsOf(resources.TaskRole!).find((s) => asArray(s.Action).includes('sns:Unsubscribe'))!;
+    assert.deepEqual(unsubscribe.Resource, { 'Fn::Sub': '${ServerEventsTopic}:*' }, "the topic's subscriptions only");
+    // The daemon accepts what the stack sets (a stack name of 40 characters still leaves room for a task id).
+    const config = loadConfig({ DISCOVERY: 'ecs', ECS_CLUSTER: 'media', EVENTS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:rtmp-proxy-service-server-events', EVENTS_QUEUE_PREFIX: `${'s'.repeat(40)}-events-`, FULL_SYNC_INTERVAL: String(params.FullSyncInterval!.Default), ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/v4/x' });
+    assert.equal(config.events?.fullSyncIntervalSeconds, 300);
   });
 
   it('runs the registrar on task state changes and every minute, retries, and keeps failed runs in a dead-letter queue', () => {
