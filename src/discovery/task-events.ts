@@ -250,8 +250,10 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
       try {
         queueUrl ??= await setUpQueue();
         const url = queueUrl;
-        const answer = await callAws('sqs:ReceiveMessage', (wait + 10) * 1000, (abortSignal) =>
-          sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: wait }), { abortSignal: AbortSignal.any([abortSignal, stopping.signal]) }),
+        // While not known to answer, a short poll: it says so at once rather than after a long wait.
+        const waitSeconds = up ? wait : 0;
+        const answer = await callAws('sqs:ReceiveMessage', (waitSeconds + 10) * 1000, (abortSignal) =>
+          sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }), { abortSignal: AbortSignal.any([abortSignal, stopping.signal]) }),
         );
         if (!up) failures.recovered('ECS task events: the queue answers; changes apply as they happen');
         setUp(true);

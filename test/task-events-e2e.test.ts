@@ -1,0 +1,189 @@
+// ECS task state change events end to end: the emulator's ECS emits them (the real event shape) to an
+// SNS topic; the daemon subscribes a queue of its own, long-polls it with the real SDK and changes the
+// real HAProxy at once, with no ECS call between changes; the full listing is the safety net.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { GetQueueAttributesCommand, ListQueuesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
+import { loadConfig } from '../src/config.js';
+import { startDaemon, type Daemon } from '../src/daemon.js';
+import { createLogger } from '../src/log.js';
+import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';
+import { Cleanup } from './helpers/processes.js';
+import { openHeldStream } from './helpers/tcp-backends.js';
+import { waitFor } from './helpers/wait.js';
+
+const PROXY = { address: '127.0.50.1', rtmp: 19420, health: 19421 };
+const BACKENDS = ['127.0.50.11', '127.0.50.12', '127.0.50.13', '127.0.50.14'];
+const BACKEND_PORT = 19422;
+const CLUSTER = 'media';
+const SELF = 'arn:aws:ecs:us-east-1:123456789012:task/proxies/0000000000000000000000000000aaaa';
+const PREFIX = 'rtmp-proxy-test-events-';
+
+function capturingLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const dest = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: createLogger('debug', dest), lines };
+}
+
+describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', () => {
+  const cleanup = new Cleanup();
+  let emu: EcsEmulator;
+  let daemon: Daemon;
+  let sqs: SQSClient;
+  const { logger, lines } = capturingLogger();
+  const taskArns = new Map<string, string>();
+
+  before(async () => {
+    emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
+    cleanup.defer('emulator', () => emu.close());
+    useEmulatorForAws(cleanup, emu.url);
+    for (const name of ['AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_SNS']) {
+      process.env[name] = emu.url;
+      cleanup.defer(`env ${name}`, () => void delete process.env[name]);
+    }
+    sqs = new SQSClient({ region: 'us-east-1', endpoint: emu.url, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    await startBackends(cleanup, BACKENDS, BACKEND_PORT, { hold: true });
+    const topicArn = emu.createTopic('server-events');
+    emu.setEventTargets([topicArn]);
+    for (const address of BACKENDS.slice(0, 2)) taskArns.set(address, emu.addTask({ cluster: CLUSTER, service: 'media-servers', address, lastStatus: 'RUNNING' }));
+    const dir = await tempDir(cleanup, 'events');
+    const config = loadConfig({
+      DISCOVERY: 'ecs',
+      ECS_CLUSTER: CLUSTER,
+      ECS_SERVICE: 'media-servers',
+      SERVER_PORT: String(BACKEND_PORT),
+      // Every second: a tick that finds the queue down lists the tasks; one that finds it up does not.
+      SYNC_SCHEDULE: '* * * * * *',
+      FULL_SYNC_INTERVAL: '3600',
+      EVENTS_TOPIC_ARN: topicArn,
+      EVENTS_QUEUE_PREFIX: PREFIX,
+      PROXY_TASK_ARN: SELF,
+      METRICS_PORT: 'off',
+      SHUTDOWN_GRACE_SECONDS: '0',
+      ...proxyEnv(dir, PROXY),
+    });
+    daemon = startDaemon(config, logger);
+    cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
+    assert.ok((await daemon.firstSync).ok, 'first sync');
+    await waitFor(() => daemon.events?.eventsUp, { timeoutMs: 10_000, what: 'the daemon polling its queue' });
+  });
+  after(() => cleanup.run());
+
+  const routable = async () =>
+    (await daemon.driver.backend()).servers
+      .filter((s) => !s.maintenance)
+      .map((s) => s.address)
+      .sort();
+  const listings = () => emu.calls('ListTasks').length;
+  const queueUrl = async () => {
+    const listed = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: PREFIX }));
+    assert.equal(listed.QueueUrls?.length, 1, 'one queue: this Proxy\'s');
+    return listed.QueueUrls![0]!;
+  };
+
+  test('its own queue, named after its task and subscribed to the topic', async () => {
+    const url = await queueUrl();
+    assert.ok(url.endsWith(`/${PREFIX}0000000000000000000000000000aaaa`), url);
+    const [topic] = emu.topics();
+    assert.equal(topic!.subscriptions.length, 1);
+    assert.deepEqual(await routable(), BACKENDS.slice(0, 2));
+  });
+
+  test('a Server task that turns RUNNING is routable at once, without listing the tasks', async () => {
+    const before = listings();
+    taskArns.set(BACKENDS[2]!, emu.addTask({ cluster: CLUSTER, service: 'media-servers', address: BACKENDS[2]!, lastStatus: 'PENDING' }));
+    emu.setTask(taskArns.get(BACKENDS[2]!)!, { lastStatus: 'RUNNING' });
+    await waitFor(async () => (await routable()).includes(BACKENDS[2]!), { timeoutMs: 5000, intervalMs: 20, what: 'the new Server in HAProxy' });
+    assert.equal(listings(), before, 'no ListTasks: the event did it');
+    assert.ok(lines.some((l) => l.msg === 'ECS task event: Server added' && l.taskArn === taskArns.get(BACKENDS[2]!)));
+  });
+
+  test('a Server ECS begins to stop gets no new stream at once; its live stream is drained, not cut', async () => {
+    const stream = await openHeldStream(PROXY.address, PROXY.rtmp);
+    cleanup.defer('held stream', () => stream.close());
+    const busy = stream.server;
+    const before = listings();
+    emu.setTask(taskArns.get(busy)!, { desiredStatus: 'STOPPED' });
+    await waitFor(async () => !(await routable()).includes(busy), { timeoutMs: 5000, intervalMs: 20, what: 'the stopping Server out of rotation' });
+    assert.equal(listings(), before);
+    assert.ok(await stream.alive(), 'the live stream goes on');
+    const draining = (await daemon.driver.backend()).servers.find((s) => s.address === busy);
+    assert.ok(draining?.maintenance && draining.sessions === 1, `draining with its stream: ${JSON.stringify(draining)}`);
+    await stream.close();
+  });
+
+  test('duplicated, reordered, stale and foreign events change nothing; malformed ones are logged and deleted', async () => {
+    const url = await queueUrl();
+    const routed = await routable();
+    const stopped = emu.events().filter((e) => e.detail.desiredStatus === 'STOPPED').at(-1)!;
+    const runningBefore = emu.events().find((e) => e.detail.taskArn === stopped.detail.taskArn && e.detail.desiredStatus === 'RUNNING' && e.detail.lastStatus === 'RUNNING')!;
+    const added = emu.events().filter((e) => e.detail.lastStatus === 'RUNNING' && e.detail.desiredStatus === 'RUNNING').at(-1)!;
+    const detail = added.detail as { clusterArn: string; taskArn: string };
+    const foreign = { ...added, detail: { ...added.detail, clusterArn: detail.clusterArn.replace(`cluster/${CLUSTER}`, 'cluster/other'), taskArn: detail.taskArn.replace(/[0-9a-f]{4}$/, 'ffff'), version: 99 } };
+    const bodies = [
+      JSON.stringify(added), // a duplicate
+      JSON.stringify(runningBefore), // the stopped task's late RUNNING event
+      JSON.stringify(foreign),
+      'not json',
+      JSON.stringify({ source: 'aws.ecs', 'detail-type': 'ECS Task State Change', detail: 'x' }),
+      JSON.stringify({ pad: 'x'.repeat(200 * 1024) }),
+    ];
+    const effectsBefore = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event')).length;
+    for (const body of bodies) await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+    await waitFor(
+      () => lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event')).length >= effectsBefore + bodies.length,
+      { timeoutMs: 5000, intervalMs: 20, what: 'every message handled' },
+    );
+    const handled = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event')).slice(effectsBefore);
+    assert.deepEqual(
+      handled.map((l) => (l.msg === 'ECS task event: fleet unchanged' ? l.effect : l.msg)),
+      ['duplicate', 'stale', 'foreign', ...Array(3).fill('ECS task event: not applied (malformed), deleted')],
+    );
+    assert.deepEqual(await routable(), routed, 'nothing applied');
+    await waitFor(
+      async () => {
+        const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+        return attrs.Attributes?.ApproximateNumberOfMessages === '0' && attrs.Attributes?.ApproximateNumberOfMessagesNotVisible === '0';
+      },
+      { timeoutMs: 5000, what: 'the queue empty: every message deleted' },
+    );
+  });
+
+  test('no ECS call between changes in steady state', async () => {
+    const calls = emu.calls().filter((c) => ['ListTasks', 'DescribeTasks', 'DescribeNetworkInterfaces'].includes(c.action)).length;
+    const ticks = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('sync')).length;
+    await waitFor(() => lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('sync')).length >= ticks + 3, { timeoutMs: 10_000, what: 'three scheduled syncs' });
+    assert.equal(emu.calls().filter((c) => ['ListTasks', 'DescribeTasks', 'DescribeNetworkInterfaces'].includes(c.action)).length, calls);
+  });
+
+  test('the queue failing: one log line, every sync lists the tasks; back to events when it answers', async () => {
+    emu.injectFault({ action: 'ReceiveMessage', kind: 'access-denied', times: Infinity });
+    // An event ends the receive already waiting; the next one is refused.
+    emu.setTask(taskArns.get(BACKENDS[0]!)!, { healthStatus: 'HEALTHY' });
+    await waitFor(() => daemon.events?.eventsUp === false, { timeoutMs: 30_000, what: 'events down' });
+    const before = listings();
+    // Meanwhile a change reaches HAProxy through the listing.
+    taskArns.set(BACKENDS[3]!, emu.addTask({ cluster: CLUSTER, service: 'media-servers', address: BACKENDS[3]!, lastStatus: 'RUNNING' }));
+    await waitFor(async () => (await routable()).includes(BACKENDS[3]!), { timeoutMs: 10_000, what: 'the listing adds the Server' });
+    assert.ok(listings() > before, 'the scheduled sync listed the tasks');
+    const failures = lines.filter((l) => l.msg === 'ECS task events: the queue does not answer; every scheduled sync lists the tasks until it does');
+    assert.ok(failures.length >= 1 && failures[0]!.level === 50, 'said once, as an error');
+    emu.clearFaults();
+    await waitFor(() => daemon.events?.eventsUp === true, { timeoutMs: 30_000, what: 'events back' });
+    assert.ok(lines.some((l) => l.msg === 'ECS task events: the queue answers; changes apply as they happen'));
+  });
+
+  test('at shutdown the queue and its subscription go', async () => {
+    await daemon.stop({ stopHaproxy: true });
+    const listed = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: PREFIX }));
+    assert.deepEqual(listed.QueueUrls ?? [], []);
+    assert.equal(emu.topics()[0]!.subscriptions.length, 0);
+  });
+});
