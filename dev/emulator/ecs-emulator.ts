@@ -1,16 +1,26 @@
 /**
- * A small ECS (+ a sliver of EC2 and Route 53) API emulator speaking the real wire protocols, so the
- * real `@aws-sdk/client-ecs`, `@aws-sdk/client-ec2` and `@aws-sdk/client-route-53` run unchanged
- * against it via `endpoint` or AWS_ENDPOINT_URL_ECS / AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL_ROUTE_53.
- * All three services share one port:
+ * A small ECS (+ slivers of EC2, Route 53, SQS and SNS) API emulator speaking the real wire protocols,
+ * so the real `@aws-sdk/client-ecs`, `-ec2`, `-route-53`, `-sqs` and `-sns` run unchanged against it
+ * via `endpoint` or AWS_ENDPOINT_URL_ECS / _EC2 / _ROUTE_53 / _SQS / _SNS. All share one port:
  *
  * - ECS, AWS JSON 1.1: `POST /` with `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Op>`.
- * - EC2, query protocol: `POST /` with a form body `Action=DescribeNetworkInterfaces&...`, XML answers.
+ * - SQS, AWS JSON 1.0: `POST /` with `X-Amz-Target: AmazonSQS.<Op>` (standard queues, long polling;
+ *   the state machine is in sqs.ts).
+ * - EC2 and SNS, query protocol: `POST /` with a form body `Action=…`, XML answers; dispatched by the
+ *   Action name (EC2: DescribeNetworkInterfaces; SNS: topics with SQS subscriptions, in sns.ts).
  * - Route 53, REST-XML: any method on `/2013-04-01/...` (hosted zones, record sets, health checks;
  *   the state machine is in route53.ts).
  * - Admin API (JSON) under `/_emulator/` for the demo and docker compose (see `handleAdmin`).
  *
- * Requests are not authenticated (the SDK signs them; we do not check signatures).
+ * ECS task state change events: every change the emulator makes to a task (addTask, setTask,
+ * removeTask) bumps the task's `version` and, when event targets are set (`eventTargets` option,
+ * `setEventTargets`, `PUT /_emulator/event-targets`), sends an EventBridge "ECS Task State Change"
+ * event — its `detail` built by the same function as DescribeTasks' task — to each target as an
+ * EventBridge rule would: an SNS topic ARN (published) or an SQS queue ARN (sent). The change is
+ * visible to DescribeTasks before the event is delivered. `events()` lists what was emitted.
+ *
+ * Every service shares the call log and fault injection. Requests are not authenticated (the SDK
+ * signs them; we do not check signatures) and no IAM or resource policy is evaluated.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +28,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Task } from '@aws-sdk/client-ecs';
 import { silentLogger, type Logger } from '../../src/log.js';
+import { queueDoesNotExist, Sqs, SqsError, sqsErrorResponse, SQS_ACTIONS, SQS_CONTENT_TYPE, SQS_TARGET_PREFIX, type QueueSummary, type SqsAction } from './sqs.js';
+import { Sns, SnsError, snsErrorResponse, snsNotFound, SNS_ACTIONS, type SnsAction, type TopicSummary } from './sns.js';
 import {
   errorResponse as route53Error,
   Route53,
@@ -31,9 +43,11 @@ import {
 } from './route53.js';
 
 export type { HealthCheck, HostedZoneSummary, ResourceRecordSet, Route53Action } from './route53.js';
+export type { QueueSummary, SqsAction } from './sqs.js';
+export type { SnsAction, TopicSummary } from './sns.js';
 
 export type EcsAction = 'ListTasks' | 'DescribeTasks' | 'UpdateTaskProtection' | 'GetTaskProtection';
-export type ApiAction = EcsAction | 'DescribeNetworkInterfaces' | Route53Action;
+export type ApiAction = EcsAction | 'DescribeNetworkInterfaces' | Route53Action | SqsAction | SnsAction;
 
 export interface TaskSpec {
   cluster?: string;
@@ -58,7 +72,9 @@ export type FaultKind =
   | 'cluster-not-found'
   | 'expired-token'
   | 'malformed'
-  | 'drop-connection';
+  | 'drop-connection'
+  /** SQS: QueueDoesNotExist; SNS: NotFound; elsewhere the same as 'cluster-not-found'. */
+  | 'queue-gone';
 
 export interface FaultSpec {
   action?: ApiAction | '*';
@@ -73,7 +89,7 @@ export interface FaultSpec {
 
 export interface CallRecord {
   action: string;
-  /** The decoded request: JSON body for ECS, form fields for EC2; for Route 53 the path ids, query fields and XML body. */
+  /** The decoded request: JSON body for ECS and SQS, form fields for EC2 and SNS; for Route 53 the path ids, query fields and XML body. */
   params: Record<string, unknown>;
   /** ListTasks page number (1-based). */
   page?: number;
@@ -96,6 +112,44 @@ export interface EmulatedTask {
   healthStatus: string;
   protection?: { enabled: boolean; expiresAt?: number };
   raw?: Partial<Task>;
+  /** Starts at 1; +1 on every change the emulator makes (DescribeTasks' and the events' `version`). */
+  version: number;
+}
+
+/** An EventBridge event as ECS emits it for a task ("ECS Task State Change"). */
+export interface TaskStateChangeEvent {
+  version: '0';
+  id: string;
+  'detail-type': 'ECS Task State Change';
+  source: 'aws.ecs';
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  /** The task as DescribeTasks shows it, timestamps as ISO strings, plus `updatedAt`. */
+  detail: TaskStateChangeDetail;
+}
+
+/** The fields every emitted detail has (unless a task's `raw` overrides them), and the rest of the Task shape. */
+export interface TaskStateChangeDetail {
+  taskArn: string;
+  clusterArn: string;
+  /** `service:<name>` for a service's task. */
+  group?: string;
+  lastStatus: string;
+  desiredStatus: string;
+  healthStatus: string;
+  version: number;
+  availabilityZone: string;
+  launchType: string;
+  /** ISO strings. */
+  createdAt: string;
+  updatedAt: string;
+  stoppedAt?: string;
+  stoppedReason?: string;
+  attachments: { id: string; type: string; status: string; details: { name: string; value: string }[] }[];
+  containers: Record<string, unknown>[];
+  [field: string]: unknown;
 }
 
 export interface EcsEmulator {
@@ -122,6 +176,24 @@ export interface EcsEmulator {
   recordSets(zoneId: string): ResourceRecordSet[];
   /** Live Route 53 health checks, in creation order. */
   healthChecks(): HealthCheck[];
+  /**
+   * Where task state change events go: SNS topic ARNs (published) and SQS queue ARNs (sent), as
+   * EventBridge rule targets. Empty: no events. Targets need not exist yet (delivery to a missing one
+   * is dropped, as EventBridge would without a dead-letter queue).
+   */
+  setEventTargets(arns: string[]): void;
+  /** The task state change events emitted so far (with targets set), oldest first. */
+  events(): TaskStateChangeEvent[];
+  /** An SQS queue as CreateQueue makes it (idempotent for the same attributes). */
+  createQueue(name: string, attributes?: Record<string, string>): { queueUrl: string; queueArn: string };
+  /** An SNS topic as CreateTopic makes it; returns its ARN. */
+  createTopic(name: string): string;
+  /** Subscribes an SQS queue (ARN) to a topic; `raw` sets RawMessageDelivery. Returns the subscription ARN. */
+  subscribeQueue(topicArn: string, queueArn: string, opts?: { raw?: boolean }): string;
+  /** SQS queues with their message counts. */
+  queues(): QueueSummary[];
+  /** SNS topics with their subscriptions. */
+  topics(): TopicSummary[];
 }
 
 export interface EmulatorOptions {
@@ -130,11 +202,14 @@ export interface EmulatorOptions {
   region?: string;
   accountId?: string;
   logger?: Logger;
+  /** Initial task state change event targets (see `setEventTargets`). */
+  eventTargets?: string[];
 }
 
 const ECS_TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113.';
 const EC2_NAMESPACE = 'http://ec2.amazonaws.com/doc/2016-11-15/';
-const MAX_BODY_BYTES = 1024 * 1024;
+// SQS messages may be 1 MiB, and JSON escaping can grow them.
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const LIST_TASKS_MAX = 100;
 const DESCRIBE_TASKS_MAX = 100;
 const UPDATE_PROTECTION_MAX = 10;
@@ -148,7 +223,7 @@ class ApiError extends Error {
 
 /** Fault kind → the error each service really answers with ('cluster-not-found' is NoSuchHostedZone for Route 53). */
 const FAULT_ERRORS: Record<
-  Exclude<FaultKind, 'slow' | 'malformed' | 'drop-connection'>,
+  Exclude<FaultKind, 'slow' | 'malformed' | 'drop-connection' | 'queue-gone'>,
   { ecs: [number, string, string]; ec2: [number, string, string]; route53: [number, string, string] }
 > = {
   throttle: { ecs: [400, 'ThrottlingException', 'Rate exceeded'], ec2: [503, 'RequestLimitExceeded', 'Request limit exceeded.'], route53: [400, 'Throttling', 'Rate exceeded'] },
@@ -174,8 +249,51 @@ const FAULT_ERRORS: Record<
   },
 };
 
+type ErrorFault = Exclude<FaultKind, 'slow' | 'malformed' | 'drop-connection'>;
+
+/** The ECS/EC2/Route 53 answer for an error fault ('queue-gone' acts as 'cluster-not-found' there). */
+function faultError(kind: ErrorFault) {
+  return FAULT_ERRORS[kind === 'queue-gone' ? 'cluster-not-found' : kind];
+}
+
+/** The SQS answer for an error fault, as SQS sends it (code, query code for x-amzn-query-error). */
+function sqsFaultError(kind: ErrorFault): SqsError {
+  switch (kind) {
+    case 'throttle':
+      return new SqsError(400, 'RequestThrottled', 'Rate exceeded');
+    case 'server-error':
+      return new SqsError(500, 'InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 'InternalFailure', 'com.amazon.coral.service');
+    case 'access-denied':
+      return new SqsError(403, 'AccessDeniedException', 'User is not authorized to perform this action', 'AccessDenied', 'com.amazon.coral.service');
+    case 'expired-token':
+      return new SqsError(403, 'ExpiredTokenException', 'The security token included in the request is expired', 'ExpiredToken', 'com.amazon.coral.service');
+    case 'cluster-not-found':
+    case 'queue-gone':
+      return queueDoesNotExist();
+  }
+}
+
+/** The SNS answer for an error fault. */
+function snsFaultError(kind: ErrorFault): SnsError {
+  switch (kind) {
+    case 'throttle':
+      return new SnsError(429, 'Throttled', 'Rate exceeded');
+    case 'server-error':
+      return new SnsError(500, 'InternalError', 'Internal Error');
+    case 'access-denied':
+      return new SnsError(403, 'AuthorizationError', 'User is not authorized to perform this action');
+    case 'expired-token':
+      return new SnsError(403, 'ExpiredToken', 'The security token included in the request is expired');
+    case 'cluster-not-found':
+    case 'queue-gone':
+      return snsNotFound();
+  }
+}
+
 interface StoredTask extends EmulatedTask {
   createdAt: number;
+  /** Epoch seconds of the latest change (the events' `updatedAt`). */
+  updatedAt: number;
   stoppedAt?: number;
 }
 
@@ -195,6 +313,10 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
   let callLog: CallRecord[] = [];
   let nextAddress = 0;
   const route53 = new Route53();
+  const sqs = new Sqs(region, accountId);
+  const sns = new Sns(region, accountId, (queueArn, body) => sqs.sendToArn(queueArn, body));
+  let eventTargets: string[] = [];
+  let emitted: TaskStateChangeEvent[] = [];
   const closing = new AbortController();
   let closed: Promise<void> = Promise.resolve();
 
@@ -238,11 +360,14 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       desiredStatus: spec.desiredStatus ?? 'RUNNING',
       healthStatus: spec.healthStatus ?? 'UNKNOWN',
       createdAt: Date.now() / 1000,
+      updatedAt: Date.now() / 1000,
+      version: 1,
     };
     if (spec.service !== undefined) task.service = spec.service;
     if (spec.publicIp !== undefined) task.publicIp = spec.publicIp;
     if (spec.raw !== undefined) task.raw = spec.raw;
     tasks.set(taskArn, task);
+    emitTaskEvent(task);
     return taskArn;
   }
 
@@ -257,18 +382,66 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
     for (const [key, value] of Object.entries(patch)) {
       if (value !== undefined) (task as unknown as Record<string, unknown>)[key] = value;
     }
+    changed(task);
   }
 
   function removeTask(taskArn: string): void {
     const task = mustGet(taskArn);
+    if (task.lastStatus === 'STOPPED' && task.desiredStatus === 'STOPPED' && task.stoppedAt !== undefined) return; // no change, no event
     task.lastStatus = 'STOPPED';
     task.desiredStatus = 'STOPPED';
     task.stoppedAt = Date.now() / 1000;
+    changed(task);
+  }
+
+  /** A change the emulator made: the next version, then (the change already visible) its event. */
+  function changed(task: StoredTask): void {
+    task.version += 1;
+    task.updatedAt = Date.now() / 1000;
+    emitTaskEvent(task);
   }
 
   function summary(task: StoredTask): EmulatedTask {
-    const { createdAt: _c, stoppedAt: _s, ...rest } = task;
+    const { createdAt: _c, updatedAt: _u, stoppedAt: _s, ...rest } = task;
     return structuredClone(rest);
+  }
+
+  // ---- task state change events ----
+
+  function taskEvent(task: StoredTask): TaskStateChangeEvent {
+    const detail: Record<string, unknown> = { ...wireTask(task), updatedAt: task.updatedAt };
+    // Events carry ISO strings where the JSON 1.1 API carries epoch seconds.
+    for (const key of TASK_TIMESTAMPS) {
+      if (typeof detail[key] === 'number') detail[key] = new Date((detail[key] as number) * 1000).toISOString();
+    }
+    return {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'ECS Task State Change',
+      source: 'aws.ecs',
+      account: accountId,
+      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      region,
+      resources: [task.taskArn],
+      detail: detail as TaskStateChangeDetail,
+    };
+  }
+
+  function emitTaskEvent(task: StoredTask): void {
+    if (eventTargets.length === 0) return;
+    const event = taskEvent(task);
+    emitted.push(event);
+    const body = JSON.stringify(event);
+    for (const target of eventTargets) {
+      let delivered: boolean;
+      if (target.split(':')[2] === 'sns') {
+        delivered = sns.hasTopic(target);
+        if (delivered) sns.publish(target, body);
+      } else {
+        delivered = sqs.sendToArn(target, body);
+      }
+      if (!delivered) logger.warn({ target, taskArn: task.taskArn }, 'emulator: event target does not exist; event dropped');
+    }
   }
 
   // ---- wire forms ----
@@ -291,7 +464,7 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       launchType: 'FARGATE',
       connectivity: attached ? 'CONNECTED' : 'DISCONNECTED',
       createdAt: task.createdAt,
-      version: 1,
+      version: task.version,
       attachments: [
         {
           id: attachmentIdFor(task.taskId),
@@ -306,7 +479,14 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       wire.group = `service:${task.service}`;
       wire.startedBy = `ecs-svc/${task.service}`;
     }
-    if (task.stoppedAt !== undefined) wire.stoppedAt = task.stoppedAt;
+    if (task.lastStatus === 'STOPPED') {
+      wire.stopCode = task.service !== undefined ? 'ServiceSchedulerInitiated' : 'UserInitiated';
+      wire.stoppedReason = task.service !== undefined ? `Scaling activity initiated by (deployment ecs-svc/${task.service})` : 'Task stopped by user';
+    }
+    if (task.stoppedAt !== undefined) {
+      wire.stoppingAt = task.stoppedAt;
+      wire.stoppedAt = task.stoppedAt;
+    }
     // `raw` may carry Dates (SDK Task type); JSON 1.1 sends timestamps as epoch seconds.
     for (const [key, value] of Object.entries(task.raw ?? {})) {
       wire[key] = value instanceof Date ? value.getTime() / 1000 : value;
@@ -478,7 +658,7 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
     }
     try {
       if (fault !== undefined && fault !== 'slow') {
-        const [status, code, message] = FAULT_ERRORS[fault][isEcs ? 'ecs' : 'ec2'];
+        const [status, code, message] = faultError(fault)[isEcs ? 'ecs' : 'ec2'];
         throw new ApiError(status, code, message);
       }
       if (isEcs) {
@@ -534,7 +714,7 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       return;
     }
     if (fault !== undefined && fault !== 'slow') {
-      const [status, code, message] = FAULT_ERRORS[fault].route53;
+      const [status, code, message] = faultError(fault).route53;
       return send(route53Error(new Route53Error(status, code, message)));
     }
     try {
@@ -542,6 +722,98 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
     } catch (err) {
       send(route53Error(err));
     }
+  }
+
+  /**
+   * Call log and the faults every service shares: logs the call, takes a matching fault, sleeps for
+   * 'slow' (cancelled on close), drops the connection for 'drop-connection'. Returns the fault left to
+   * answer (an error kind or 'malformed'), or `null` when the request is finished.
+   */
+  async function intercept(req: IncomingMessage, action: string, params: Record<string, unknown>): Promise<{ fault?: Exclude<FaultKind, 'slow' | 'drop-connection'> } | null> {
+    const faultSpec = takeFault(action, undefined);
+    const fault = faultSpec?.kind;
+    const record: CallRecord = { action, params, at: Date.now() };
+    if (fault !== undefined) record.fault = fault;
+    callLog.push(record);
+    logger.debug({ action, fault }, 'emulator call');
+    if (fault === 'slow') {
+      const waited = await sleep(faultSpec?.delayMs ?? 2000, true, { signal: closing.signal }).catch(() => false);
+      return waited ? {} : null;
+    }
+    if (fault === 'drop-connection') {
+      req.socket.destroy();
+      return null;
+    }
+    return fault === undefined ? {} : { fault };
+  }
+
+  /** SQS (JSON 1.0): decoded here, executed by sqs.ts; long polls end when the client leaves or the emulator closes. */
+  async function handleSqs(req: IncomingMessage, res: ServerResponse, body: string, action: string): Promise<void> {
+    const send = (status: number, headers: Record<string, string>, text: string) => {
+      if (res.destroyed) return;
+      res.writeHead(status, headers);
+      res.end(text);
+    };
+    const sendError = (err: SqsError) => {
+      const answer = sqsErrorResponse(err);
+      send(answer.status, answer.headers, answer.body);
+    };
+    let params: Record<string, unknown>;
+    try {
+      const parsed: unknown = body === '' ? {} : JSON.parse(body);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      params = parsed as Record<string, unknown>;
+    } catch {
+      callLog.push({ action, params: {}, at: Date.now() });
+      return sendError(new SqsError(400, 'SerializationException', 'Request body is not valid JSON', 'SerializationException', 'com.amazon.coral.service'));
+    }
+    const step = await intercept(req, action, params);
+    if (step === null) return;
+    if (step.fault === 'malformed') return send(200, { 'content-type': SQS_CONTENT_TYPE }, '{"Messages": [{"MessageId": ');
+    if (step.fault !== undefined) return sendError(sqsFaultError(step.fault));
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose);
+    const signal = AbortSignal.any([closing.signal, gone.signal]);
+    try {
+      const host = req.headers.host ?? new URL(api.url).host;
+      const result = await sqs.execute(action, params, { host, signal });
+      send(200, { 'content-type': SQS_CONTENT_TYPE, 'x-amzn-requestid': randomUUID() }, JSON.stringify(result));
+    } catch (err) {
+      if (err instanceof SqsError) return sendError(err);
+      logger.error({ err, action }, 'emulator SQS operation failed');
+      sendError(new SqsError(500, 'InternalFailure', String(err), 'InternalFailure', 'com.amazon.coral.service'));
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  /** SNS (query protocol): executed by sns.ts. */
+  async function handleSns(req: IncomingMessage, res: ServerResponse, form: URLSearchParams, action: string): Promise<void> {
+    const send = (answer: { status: number; contentType: string; body: string }) => {
+      res.writeHead(answer.status, { 'content-type': answer.contentType, 'x-amzn-requestid': randomUUID() });
+      res.end(answer.body);
+    };
+    const step = await intercept(req, action, Object.fromEntries(form));
+    if (step === null) return;
+    if (step.fault === 'malformed') return send({ status: 200, contentType: 'text/xml', body: `<${action}Response><${action}Result><TopicArn>` });
+    if (step.fault !== undefined) return send(snsErrorResponse(snsFaultError(step.fault)));
+    try {
+      send(sns.execute(action, form));
+    } catch (err) {
+      if (err instanceof SnsError) return send(snsErrorResponse(err));
+      logger.error({ err, action }, 'emulator SNS operation failed');
+      send(snsErrorResponse(new SnsError(500, 'InternalError', String(err))));
+    }
+  }
+
+  function setEventTargets(arns: string[]): void {
+    for (const arn of arns) {
+      if (typeof arn !== 'string' || !/^arn:aws[a-z-]*:(sns|sqs):[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(arn)) {
+        throw new Error(`event target ${JSON.stringify(arn)} is not an SNS topic or SQS queue ARN`);
+      }
+    }
+    eventTargets = [...arns];
   }
 
   function runEcs(action: string, params: Record<string, unknown>, page: number): unknown {
@@ -563,7 +835,10 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
    * Admin API: GET /_emulator/tasks, POST /_emulator/tasks {TaskSpec} → {taskArn},
    * DELETE /_emulator/tasks/<id or ARN> (the task stops), POST /_emulator/faults {FaultSpec}
    * (times may be "Infinity"), DELETE /_emulator/faults, GET /_emulator/calls, POST /_emulator/reset,
-   * GET /_emulator/route53 (hosted zones with their record sets, live health checks).
+   * GET /_emulator/route53 (hosted zones with their record sets, live health checks),
+   * GET /_emulator/sqs (queues with message counts), GET /_emulator/sns (topics, subscriptions),
+   * PUT /_emulator/event-targets {"targets": [ARN, …]}, GET /_emulator/event-targets,
+   * GET /_emulator/events (task state change events emitted).
    */
   function handleAdmin(req: IncomingMessage, res: ServerResponse, path: string, body: string): void {
     const send = (status: number, value: unknown) => {
@@ -599,6 +874,20 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
           return send(200, { calls: callLog });
         case 'GET /_emulator/route53':
           return send(200, { hostedZones: route53.hostedZones(), healthChecks: route53.healthChecks() });
+        case 'GET /_emulator/sqs':
+          return send(200, { queues: sqs.summaries(req.headers.host ?? new URL(api.url).host) });
+        case 'GET /_emulator/sns':
+          return send(200, { topics: sns.summaries() });
+        case 'PUT /_emulator/event-targets': {
+          const targets = json().targets;
+          if (!Array.isArray(targets)) throw new Error('targets must be a list of SNS topic or SQS queue ARNs');
+          setEventTargets(targets as string[]);
+          return send(200, { targets: eventTargets });
+        }
+        case 'GET /_emulator/event-targets':
+          return send(200, { targets: eventTargets });
+        case 'GET /_emulator/events':
+          return send(200, { events: emitted });
         case 'POST /_emulator/reset':
           api.reset();
           return send(200, {});
@@ -632,6 +921,24 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       if (req.method !== 'POST') {
         res.writeHead(404).end();
         return;
+      }
+      const fail = (err: unknown) => {
+        logger.error({ err }, 'emulator request failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      };
+      const target = req.headers['x-amz-target'];
+      if (typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX)) {
+        handleSqs(req, res, body, target.slice(SQS_TARGET_PREFIX.length)).catch(fail);
+        return;
+      }
+      if (target === undefined) {
+        // EC2 and SNS share the query protocol's form body: the Action names the service.
+        const form = new URLSearchParams(body);
+        const action = form.get('Action') ?? '';
+        if ((SNS_ACTIONS as readonly string[]).includes(action)) {
+          handleSns(req, res, form, action).catch(fail);
+          return;
+        }
       }
       handleApi(req, res, body).catch((err: unknown) => {
         logger.error({ err }, 'emulator request failed');
@@ -678,6 +985,10 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       callLog = [];
       nextAddress = 0;
       route53.reset();
+      sqs.reset();
+      sns.reset();
+      eventTargets = [];
+      emitted = [];
     },
     injectFault: (fault) => {
       const times = fault.times ?? 1;
@@ -691,7 +1002,18 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
     createHostedZone: (name) => route53.createHostedZone(name),
     recordSets: (zoneId) => route53.recordSets(zoneId),
     healthChecks: () => route53.healthChecks(),
+    setEventTargets,
+    events: () => structuredClone(emitted),
+    createQueue: (name, attributes = {}) => {
+      sqs.createQueue(name, attributes);
+      return { queueUrl: sqs.queueUrl(new URL(api.url).host, name), queueArn: sqs.queueArn(name) };
+    },
+    createTopic: (name) => sns.createTopic(name),
+    subscribeQueue: (topicArn, queueArn, subscribeOpts = {}) => sns.subscribe(topicArn, queueArn, subscribeOpts.raw === true),
+    queues: () => sqs.summaries(new URL(api.url).host),
+    topics: () => sns.summaries(),
   };
+  if (opts.eventTargets !== undefined) setEventTargets(opts.eventTargets);
   return api;
 }
 
@@ -778,8 +1100,21 @@ export function parseTaskSpec(input: Record<string, unknown>): TaskSpec {
   return spec as TaskSpec;
 }
 
-const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'server-error', 'slow', 'access-denied', 'cluster-not-found', 'expired-token', 'malformed', 'drop-connection'];
-const FAULT_ACTIONS: readonly string[] = ['ListTasks', 'DescribeTasks', 'DescribeNetworkInterfaces', 'UpdateTaskProtection', 'GetTaskProtection', ...ROUTE53_ACTIONS, '*'];
+const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'server-error', 'slow', 'access-denied', 'cluster-not-found', 'expired-token', 'malformed', 'drop-connection', 'queue-gone'];
+const FAULT_ACTIONS: readonly string[] = [
+  'ListTasks',
+  'DescribeTasks',
+  'DescribeNetworkInterfaces',
+  'UpdateTaskProtection',
+  'GetTaskProtection',
+  ...ROUTE53_ACTIONS,
+  ...SQS_ACTIONS,
+  ...SNS_ACTIONS,
+  '*',
+];
+
+/** Task fields that are epoch seconds in DescribeTasks and ISO strings in events. */
+const TASK_TIMESTAMPS = ['createdAt', 'updatedAt', 'connectivityAt', 'pullStartedAt', 'pullStoppedAt', 'startedAt', 'stoppingAt', 'stoppedAt', 'executionStoppedAt'];
 
 export function parseFaultSpec(input: Record<string, unknown>): FaultSpec {
   const kind = input.kind;

@@ -1,5 +1,5 @@
 /**
- * ECS API emulator as a process, for docker compose and manual runs:
+ * The API emulator (ECS, EC2, Route 53, SQS, SNS) as a process, for docker compose and manual runs:
  *
  *   node dist/dev/emulator/main.js
  *
@@ -10,10 +10,17 @@
  *   EMULATOR_TASKS    comma-separated IP literals, one RUNNING task each (default: none)
  *   EMULATOR_CLUSTER  cluster of the seeded tasks (default "default")
  *   EMULATOR_SERVICE  service of the seeded tasks (default: none)
+ *   CREATE_TOPICS     comma-separated SNS topic names created at start (default: none)
+ *   CREATE_QUEUES     comma-separated SQS queue names created at start (default: none)
+ *   EVENT_TARGETS     comma-separated SNS topic / SQS queue ARNs that get the ECS task state change
+ *                     events, as EventBridge rule targets (default: none, no events). The account is
+ *                     123456789012, e.g. arn:aws:sns:us-east-1:123456789012:rtmp-server-events
  *   LOG_LEVEL         pino level (default info)
  *
- * Point the daemon at it with AWS_ENDPOINT_URL_ECS / AWS_ENDPOINT_URL_EC2 = http://HOST:PORT, and
- * drive it with the admin API, e.g. `curl -XPOST localhost:4566/_emulator/tasks -d '{"address":"10.0.0.9"}'`.
+ * The first line on stdout ("ECS emulator listening") carries the url and the created topics' ARNs
+ * and queues' URLs. Point the daemon at it with AWS_ENDPOINT_URL_ECS / _EC2 / _SQS / _SNS =
+ * http://HOST:PORT, and drive it with the admin API, e.g.
+ * `curl -XPOST localhost:4566/_emulator/tasks -d '{"address":"10.0.0.9"}'` (its event goes to EVENT_TARGETS).
  */
 import { pathToFileURL } from 'node:url';
 import { isIpLiteral } from '../../src/model.js';
@@ -30,6 +37,10 @@ export interface EmulatorEnv {
   cluster: string;
   service?: string;
   logLevel: string;
+  /** Only present when set (CREATE_TOPICS, CREATE_QUEUES, EVENT_TARGETS). */
+  createTopics?: string[];
+  createQueues?: string[];
+  eventTargets?: string[];
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,255}$/;
@@ -58,11 +69,41 @@ export function parseEmulatorEnv(env: NodeJS.ProcessEnv): { ok: true; value: Emu
   const service = env.EMULATOR_SERVICE;
   if (service !== undefined && !NAME.test(service)) errors.push(`EMULATOR_SERVICE=${JSON.stringify(service)}: must be 1-255 letters, digits, '-' or '_'`);
 
+  const list = (name: string) => (env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const createTopics = list('CREATE_TOPICS');
+  for (const name of createTopics) {
+    if (!/^[A-Za-z0-9_-]{1,256}$/.test(name)) errors.push(`CREATE_TOPICS: ${JSON.stringify(name)} is not a topic name (1-256 letters, digits, '-' or '_')`);
+  }
+  const createQueues = list('CREATE_QUEUES');
+  for (const name of createQueues) {
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) errors.push(`CREATE_QUEUES: ${JSON.stringify(name)} is not a queue name (1-80 letters, digits, '-' or '_')`);
+  }
+  const eventTargets = list('EVENT_TARGETS');
+  for (const arn of eventTargets) {
+    if (!/^arn:aws:(sns|sqs):[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(arn)) {
+      errors.push(`EVENT_TARGETS: ${JSON.stringify(arn)} is not an SNS topic or SQS queue ARN (e.g. arn:aws:sns:us-east-1:123456789012:events)`);
+    }
+  }
+
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) errors.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LOG_LEVELS.join(', ')}`);
 
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, value: { host, port, region, tasks, cluster, ...(service !== undefined && { service }), logLevel } };
+  return {
+    ok: true,
+    value: {
+      host,
+      port,
+      region,
+      tasks,
+      cluster,
+      ...(service !== undefined && { service }),
+      logLevel,
+      ...(createTopics.length > 0 && { createTopics }),
+      ...(createQueues.length > 0 && { createQueues }),
+      ...(eventTargets.length > 0 && { eventTargets }),
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -75,10 +116,16 @@ async function main(): Promise<void> {
   const logger = createLogger(env.logLevel).child({ component: 'ecs-emulator' });
   const emulator = await startEcsEmulator({ host: env.host, port: env.port, region: env.region, logger });
   emulator.addCluster(env.cluster);
+  const topics = (env.createTopics ?? []).map((name) => emulator.createTopic(name));
+  const queues = (env.createQueues ?? []).map((name) => emulator.createQueue(name).queueUrl);
+  emulator.setEventTargets(env.eventTargets ?? []);
   for (const address of env.tasks) {
     emulator.addTask({ address, cluster: env.cluster, ...(env.service !== undefined && { service: env.service }) });
   }
-  logger.info({ url: emulator.url, cluster: env.cluster, service: env.service, tasks: env.tasks.length }, 'ECS emulator listening');
+  logger.info(
+    { url: emulator.url, cluster: env.cluster, service: env.service, tasks: env.tasks.length, topics, queues, eventTargets: env.eventTargets ?? [] },
+    'ECS emulator listening',
+  );
 
   const stop = (signal: string) => {
     logger.info({ signal }, 'ECS emulator stopping');
