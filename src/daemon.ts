@@ -3,7 +3,7 @@ import { createTaskProtector } from './aws/task-protection.js';
 import type { Config } from './config.js';
 import { createDiscovery } from './discovery/index.js';
 import { createEcsDiscovery } from './discovery/ecs.js';
-import { readOwnTaskArn } from './discovery/proxies.js';
+import { cacheProxyList, createProxyDiscovery, readOwnTaskArn } from './discovery/proxies.js';
 import { createEventDrivenDiscovery, type EventDrivenDiscovery } from './discovery/task-events.js';
 import type { Discovery } from './discovery/types.js';
 import { HaproxyDriver } from './haproxy/driver.js';
@@ -34,13 +34,27 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
   const driver = HaproxyDriver.fromConfig(config, logger);
   let syncSoon = (): void => undefined;
   let metrics: Metrics | undefined;
+  // With events, the Proxy list too is read only when a Proxy's task changes (or at the full listing).
+  let proxies: ReturnType<typeof cacheProxyList> | undefined;
   const events = config.events && createEvents(config, logger, listing, {
     onChange: () => syncSoon(),
+    onPeerChange: () => {
+      proxies?.invalidate();
+      syncSoon();
+    },
     onEffect: (effect) => metrics?.observeTaskEvent(effect),
     onStatus: (up) => metrics?.setEventsUp(up),
   });
+  if (events && config.peering) {
+    const { peering } = config;
+    const fullSyncMs = config.events!.fullSyncIntervalSeconds * 1000;
+    proxies = cacheProxyList(
+      createProxyDiscovery({ peering, logger, ...(peering.metadataUri && { metadataUri: peering.metadataUri }) }),
+      () => (events.eventsUp ? fullSyncMs : 0),
+    );
+  }
   const discovery = events ?? listing;
-  const syncer = createSyncer(config, logger, discovery, { driver });
+  const syncer = createSyncer(config, logger, discovery, { driver, ...(proxies && { proxies }) });
   const protector = config.taskProtection
     ? createTaskProtector({ cluster: config.ecsCluster!, minutes: config.protectionMinutes, logger })
     : undefined;
@@ -147,7 +161,7 @@ function createEvents(
   config: Config,
   logger: Logger,
   listing: Discovery,
-  hooks: Pick<Parameters<typeof createEventDrivenDiscovery>[0], 'onChange' | 'onEffect' | 'onStatus'>,
+  hooks: Pick<Parameters<typeof createEventDrivenDiscovery>[0], 'onChange' | 'onPeerChange' | 'onEffect' | 'onStatus'>,
 ): EventDrivenDiscovery {
   const events = config.events!;
   let self = events.taskArn;
@@ -162,6 +176,7 @@ function createEvents(
       ? { kind: 'topic', topicArn: events.topicArn, queuePrefix: events.queuePrefix, selfTaskArn, ...(liveProxyTaskIds && { liveProxyTaskIds }) }
       : { kind: 'queue', queueUrl: events.queueUrl! },
     listing,
+    ...(config.peering && { peerScope: { cluster: config.peering.cluster, service: config.peering.service } }),
     fullSyncIntervalMs: events.fullSyncIntervalSeconds * 1000,
     logger,
     ...hooks,

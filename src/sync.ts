@@ -247,7 +247,7 @@ export function createSyncer(
   config: Config,
   logger: Logger,
   discovery: Discovery,
-  opts: { driver?: HaproxyClient; now?: () => number; random?: () => number } = {},
+  opts: { driver?: HaproxyClient; now?: () => number; random?: () => number; proxies?: ProxyDiscovery } = {},
 ): Syncer {
   const { busyCheck } = config;
   return new Syncer({
@@ -257,9 +257,7 @@ export function createSyncer(
     haproxy: opts.driver ?? HaproxyDriver.fromConfig(config, logger),
     renderer: new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config)),
     ...(busyCheck && { busyCheck: (servers: readonly Server[]) => findBusyServers(servers, busyCheck, logger) }),
-    ...(config.peering && {
-      proxies: createProxyDiscovery({ peering: config.peering, logger, ...(config.peering.metadataUri && { metadataUri: config.peering.metadataUri }) }),
-    }),
+    ...(config.peering && { proxies: opts.proxies ?? createProxyDiscovery({ peering: config.peering, logger, ...(config.peering.metadataUri && { metadataUri: config.peering.metadataUri }) }) }),
     ...(opts.now && { now: opts.now }),
     ...(opts.random && { random: opts.random }),
   });

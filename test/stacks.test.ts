@@ -296,8 +296,9 @@ describe('stacks/service.yml', () => {
     assert.deepEqual((rule.Targets as Obj[])[0]!.Arn, { Ref: 'ServerEventsTopic' });
     const publish = ((props('ServerEventsTopicPolicy').PolicyDocument as Obj).Statement as Statement[])[0]!;
     assert.deepEqual(asArray(publish.Action), ['sns:Publish']);
-    assert.deepEqual((publish.Condition!.ArnEquals as Obj)['aws:SourceArn'], { 'Fn::GetAtt': ['ServerEventsRule', 'Arn'] }, 'only this rule publishes');
-    for (const name of ['ServerEventsTopic', 'ServerEventsTopicPolicy', 'ServerEventsRule']) assert.equal(resources[name]!.Condition, 'UseServerEvents');
+    assert.deepEqual((publish.Condition!.ArnEquals as Obj)['aws:SourceArn'], [{ 'Fn::GetAtt': ['ServerEventsRule', 'Arn'] }, { 'Fn::GetAtt': ['ProxyEventsRule', 'Arn'] }], 'only these rules publish');
+    assert.deepEqual(((props('ProxyEventsRule').EventPattern as Obj).detail as Obj).group, [{ 'Fn::Sub': 'service:${AWS::StackName}' }], "the Proxies' own changes: the Proxy list");
+    for (const name of ['ServerEventsTopic', 'ServerEventsTopicPolicy', 'ServerEventsRule', 'ProxyEventsRule']) assert.equal(resources[name]!.Condition, 'UseServerEvents');
     const env = Object.fromEntries((container().Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
     assert.deepEqual(env.EVENTS_TOPIC_ARN, { 'Fn::If': ['UseServerEvents', { Ref: 'ServerEventsTopic' }, ''] });
     assert.deepEqual(env.EVENTS_QUEUE_PREFIX, { 'Fn::Sub': '${AWS::StackName}-events-' });

@@ -187,3 +187,92 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
     assert.equal(emu.topics()[0]!.subscriptions.length, 0);
   });
 });
+
+describe('ECS task events with several Proxies (PROXY_SERVICE)', () => {
+  const cleanup = new Cleanup();
+  let emu: EcsEmulator;
+  const PROXIES = ['127.0.50.21', '127.0.50.22'];
+  const SERVERS = ['127.0.50.31', '127.0.50.32', '127.0.50.33', '127.0.50.34'];
+  const PORTS = { rtmp: 19430, health: 19431, peer: 19432, peerApi: 19433, server: 19434 };
+  const daemons: Daemon[] = [];
+  const { logger, lines } = capturingLogger();
+
+  before(async () => {
+    emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
+    cleanup.defer('emulator', () => emu.close());
+    useEmulatorForAws(cleanup, emu.url);
+    for (const name of ['AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_SNS']) {
+      process.env[name] = emu.url;
+      cleanup.defer(`env ${name}`, () => void delete process.env[name]);
+    }
+    await startBackends(cleanup, SERVERS, PORTS.server, { hold: true });
+    const topicArn = emu.createTopic('rtmp-events');
+    emu.setEventTargets([topicArn]);
+    // The queue of a Proxy that crashed before it could remove it.
+    const orphan = emu.createQueue('rtmp-proxy-events-00000000000000000000000000dead00');
+    emu.subscribeQueue(topicArn, orphan.queueArn, { raw: true });
+    for (const address of SERVERS.slice(0, 3)) emu.addTask({ cluster: 'media', service: 'rtmp-server', address, lastStatus: 'RUNNING' });
+    const proxyTasks = PROXIES.map((address) => emu.addTask({ cluster: 'media', service: 'rtmp-proxy', address, lastStatus: 'RUNNING' }));
+    const dir = await tempDir(cleanup, 'events-peers');
+    for (const [i, address] of PROXIES.entries()) {
+      const config = loadConfig({
+        ECS_CLUSTER: 'media',
+        ECS_SERVICE: 'rtmp-server',
+        SERVER_PORT: String(PORTS.server),
+        PROXY_SERVICE: 'rtmp-proxy',
+        PROXY_TASK_ARN: proxyTasks[i]!,
+        PEER_PORT: String(PORTS.peer),
+        PEER_API_PORT: String(PORTS.peerApi),
+        SYNC_SCHEDULE: '* * * * * *',
+        FULL_SYNC_INTERVAL: '3600',
+        EVENTS_TOPIC_ARN: topicArn,
+        METRICS_PORT: 'off',
+        SHUTDOWN_GRACE_SECONDS: '0',
+        ...proxyEnv(`${dir}/${address}`, { address, rtmp: PORTS.rtmp, health: PORTS.health }),
+      });
+      const daemon = startDaemon(config, logger);
+      cleanup.defer(`daemon ${address}`, () => daemon.stop({ stopHaproxy: true }));
+      daemons.push(daemon);
+    }
+    for (const d of daemons) assert.ok((await d.firstSync).ok);
+    await waitFor(() => daemons.every((d) => d.events?.eventsUp), { timeoutMs: 10_000, what: 'both Proxies polling their queues' });
+  });
+  after(() => cleanup.run());
+
+  /** Which Proxies route to each Server now. */
+  async function routers(): Promise<Map<string, number>> {
+    const map = new Map<string, number>();
+    for (const d of daemons) for (const s of (await d.driver.backend()).servers) if (!s.maintenance && s.status.startsWith('UP')) map.set(s.address, (map.get(s.address) ?? 0) + 1);
+    return map;
+  }
+  const ecsCalls = () => emu.calls().filter((c) => ['ListTasks', 'DescribeTasks'].includes(c.action)).length;
+
+  test("each Proxy has its own queue (a gone Proxy's removed); every Server routed by exactly one; no ECS call between changes", async () => {
+    await waitFor(() => emu.queues().length === 2 && emu.topics()[0]!.subscriptions.length === 2, { timeoutMs: 10_000, what: "the gone Proxy's queue and subscription removed" });
+    assert.ok(emu.queues().every((q) => !q.name.endsWith('dead00')));
+    await waitFor(async () => {
+      const r = await routers();
+      return SERVERS.slice(0, 3).every((a) => r.get(a) === 1);
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'each Server routed by one Proxy' });
+    const calls = ecsCalls();
+    const syncs = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('sync')).length;
+    await waitFor(() => lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('sync')).length >= syncs + 6, { timeoutMs: 10_000, what: 'three syncs each' });
+    assert.equal(ecsCalls(), calls, 'neither the Servers nor the Proxies listed');
+  });
+
+  test('a new Server reaches its one owner through the event, with no listing', async () => {
+    const calls = ecsCalls();
+    emu.addTask({ cluster: 'media', service: 'rtmp-server', address: SERVERS[3]!, lastStatus: 'RUNNING' });
+    await waitFor(async () => (await routers()).get(SERVERS[3]!) === 1, { timeoutMs: 10_000, intervalMs: 50, what: 'the new Server routed by one Proxy' });
+    assert.equal(ecsCalls(), calls);
+  });
+
+  test("a Proxy's own task change makes both read the Proxy list again", async () => {
+    const proxyListings = () => emu.calls('ListTasks').filter((c) => (c.params as { serviceName?: string }).serviceName === 'rtmp-proxy').length;
+    const before = proxyListings();
+    // A third Proxy starts (its daemon never answers here): the others must see it in their list.
+    emu.addTask({ cluster: 'media', service: 'rtmp-proxy', address: '127.0.50.23', lastStatus: 'RUNNING' });
+    await waitFor(() => proxyListings() >= before + 2, { timeoutMs: 10_000, what: 'both Proxies listing the Proxies' });
+    await waitFor(() => lines.filter((l) => l.msg === 'Proxies seen: 3').length >= 2, { timeoutMs: 10_000, what: 'both seeing three Proxies' });
+  });
+});

@@ -119,3 +119,25 @@ export function createProxyDiscovery(opts: { peering: PeeringConfig; logger: Log
     },
   };
 }
+
+/**
+ * The Proxy list kept for `maxAgeMs()` (with ECS task events, the Proxies' own task changes say when
+ * it is out of date: `invalidate`), so syncs between changes make no ECS call. What the peers route
+ * to is read every time: that is HTTP to the peers, not ECS.
+ */
+export function cacheProxyList(inner: ProxyDiscovery, maxAgeMs: () => number, now: () => number = Date.now): ProxyDiscovery & { invalidate(): void } {
+  let cached: { fleet: ProxyFleet; at: number } | undefined;
+  return {
+    async discover() {
+      if (cached && now() - cached.at < maxAgeMs()) return cached.fleet;
+      const at = now();
+      const fleet = await inner.discover();
+      cached = fleet.self !== undefined && fleet.proxies !== undefined ? { fleet, at } : undefined;
+      return fleet;
+    },
+    readPeers: (peers) => inner.readPeers(peers),
+    invalidate() {
+      cached = undefined;
+    },
+  };
+}

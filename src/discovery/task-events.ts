@@ -52,8 +52,11 @@ export interface TaskEventsOptions {
   logger: Logger;
   /** Called when an event changed the fleet: a sync should run now. */
   onChange: () => void;
+  /** Several Proxies: the Proxies' own service, whose task changes go to `onPeerChange`. */
+  peerScope?: { cluster: string; service: string };
+  onPeerChange?: () => void;
   /** Each event's effect (metrics), and whether the queue answers. */
-  onEffect?: (effect: EventEffect['kind'] | 'invalid') => void;
+  onEffect?: (effect: EventEffect['kind'] | 'invalid' | 'peer') => void;
   onStatus?: (up: boolean) => void;
   sqs?: SQSClient;
   sns?: SNSClient;
@@ -212,6 +215,14 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
       return true;
     }
     let { event } = parsed;
+    const peers = opts.peerScope;
+    if (peers && event.group === `service:${peers.service}` && event.clusterArn.endsWith(`:cluster/${peers.cluster}`)) {
+      // A Proxy started or stops: the Proxy list is out of date. The sync reads it again.
+      logger.debug({ taskArn: event.taskArn, lastStatus: event.task.lastStatus, desiredStatus: event.task.desiredStatus }, 'ECS task event: a Proxy changed');
+      opts.onEffect?.('peer');
+      opts.onPeerChange?.();
+      return true;
+    }
     let result = applyTaskEvent(fleet, event, scope);
     try {
       if (result.effect.kind === 'verify') {
