@@ -276,3 +276,57 @@ describe('ECS task events with several Proxies (PROXY_SERVICE)', () => {
     await waitFor(() => lines.filter((l) => l.msg === 'Proxies seen: 3').length >= 2, { timeoutMs: 10_000, what: 'both seeing three Proxies' });
   });
 });
+
+describe('ECS task events with SERVER_REQUIRE_HEALTHY', () => {
+  const cleanup = new Cleanup();
+  const PROXY2 = { address: '127.0.50.41', rtmp: 19440, health: 19441 };
+  const SERVER = '127.0.50.51';
+  const PORT = 19442;
+
+  test('a RUNNING task waits for HEALTHY, which ECS may not announce: described at each sync until it is, no listing', async () => {
+    try {
+      const emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
+      cleanup.defer('emulator', () => emu.close());
+      useEmulatorForAws(cleanup, emu.url);
+      for (const name of ['AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_SNS']) {
+        process.env[name] = emu.url;
+        cleanup.defer(`env ${name}`, () => void delete process.env[name]);
+      }
+      await startBackends(cleanup, [SERVER], PORT, { hold: true });
+      const topicArn = emu.createTopic('events');
+      emu.setEventTargets([topicArn]);
+      const dir = await tempDir(cleanup, 'events-healthy');
+      const config = loadConfig({
+        ECS_CLUSTER: CLUSTER,
+        SERVER_PORT: String(PORT),
+        SERVER_REQUIRE_HEALTHY: 'true',
+        SYNC_SCHEDULE: '* * * * * *',
+        FULL_SYNC_INTERVAL: '3600',
+        EVENTS_TOPIC_ARN: topicArn,
+        PROXY_TASK_ARN: SELF,
+        METRICS_PORT: 'off',
+        SHUTDOWN_GRACE_SECONDS: '0',
+        ...proxyEnv(dir, PROXY2),
+      });
+      const { logger, lines } = capturingLogger();
+      if (process.env.DEBUG_EVENTS) cleanup.defer('dump', () => console.error(lines.filter((l) => /ECS|sync/.test(String(l.msg))).map((l) => JSON.stringify(l)).join('\n')));
+      const daemon = startDaemon(config, logger);
+      cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
+      await daemon.firstSync;
+      await waitFor(() => daemon.events?.eventsUp, { timeoutMs: 10_000, what: 'events up' });
+      const task = emu.addTask({ cluster: CLUSTER, address: SERVER, lastStatus: 'RUNNING', healthStatus: 'UNKNOWN' });
+      await waitFor(() => emu.calls('DescribeTasks').length >= 1, { timeoutMs: 10_000, what: 'the waiting task described' });
+      const listings = emu.calls('ListTasks').length;
+      // Its health turns HEALTHY with no event (EventBridge delivers nothing for it here).
+      emu.setEventTargets([]);
+      emu.setTask(task, { healthStatus: 'HEALTHY' });
+      await waitFor(async () => (await daemon.driver.backend()).servers.some((s) => s.address === SERVER && !s.maintenance), { timeoutMs: 10_000, what: 'the Server routed once HEALTHY' });
+      assert.equal(emu.calls('ListTasks').length, listings, 'described, not listed');
+      const describes = emu.calls('DescribeTasks').length;
+      const syncs = (await daemon.syncNow(), await daemon.syncNow(), emu.calls('DescribeTasks').length);
+      assert.equal(syncs, describes, 'no more describing once it is HEALTHY');
+    } finally {
+      await cleanup.run();
+    }
+  });
+});

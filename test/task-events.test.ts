@@ -126,8 +126,8 @@ describe('applyTaskEvent', () => {
     {
       name: 'SERVER_REQUIRE_HEALTHY: RUNNING but UNKNOWN health waits',
       scope: { ...scope, requireHealthy: true },
-      events: [event(1, 2, { healthStatus: 'UNKNOWN' }), event(1, 3)],
-      effects: ['unchanged', 'added'],
+      events: [event(1, 2, { healthStatus: 'UNKNOWN' }), event(1, 3, { healthStatus: undefined }), event(1, 4)],
+      effects: ['awaiting-health', 'awaiting-health', 'added'],
       addresses: ['10.0.0.1'],
     },
     {

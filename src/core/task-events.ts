@@ -110,7 +110,12 @@ export type EventEffect =
   | { kind: 'updated'; server: Server }
   | { kind: 'removed'; reason: string }
   /** Applied (version recorded), the fleet unchanged: e.g. a task still PENDING. */
-  | { kind: 'unchanged'; reason: string };
+  | { kind: 'unchanged'; reason: string }
+  /**
+   * SERVER_REQUIRE_HEALTHY and the task RUNNING without HEALTHY yet: ECS does not reliably send an
+   * event when the health status changes, so the adapter describes such a task until it is HEALTHY.
+   */
+  | { kind: 'awaiting-health'; reason: string };
 
 const STOPPING_STATUSES = new Set(['DEACTIVATING', 'STOPPING', 'DEPROVISIONING', 'STOPPED', 'DELETED']);
 
@@ -168,7 +173,8 @@ export function applyTaskEvent(
   if (mapped.kind === 'skip') {
     const eniId = scope.addressMode === 'public' && !opts.publicIpByEni ? eniIdInEvent(event.task) : undefined;
     if (eniId !== undefined && /no public IP/.test(mapped.reason)) return { fleet, effect: { kind: 'needs-public-ip', eniId } };
-    if (!current) return { fleet: { ...fleet, versions }, effect: { kind: 'unchanged', reason: mapped.reason } };
+    const awaitingHealth = scope.requireHealthy && event.task.lastStatus === 'RUNNING' && event.task.healthStatus !== 'HEALTHY' && event.task.healthStatus !== 'UNHEALTHY';
+    if (!current) return { fleet: { ...fleet, versions }, effect: { kind: awaitingHealth ? 'awaiting-health' : 'unchanged', reason: mapped.reason } };
     const servers = new Map(fleet.servers);
     servers.delete(taskArn);
     return { fleet: { ...fleet, servers, versions }, effect: { kind: 'removed', reason: mapped.reason } };

@@ -76,11 +76,14 @@ export function eniIdsOf(tasks: readonly Task[]): string[] {
   return [...ids];
 }
 
+/** Part of the skip reason of a RUNNING task that SERVER_REQUIRE_HEALTHY keeps waiting for HEALTHY. */
+export const AWAITING_HEALTH = 'SERVER_REQUIRE_HEALTHY waits for HEALTHY';
+
 function statusProblem(task: Task, requireHealthy: boolean): string | undefined {
   if (task.desiredStatus !== 'RUNNING') return `desiredStatus is ${task.desiredStatus ?? 'missing'} (task is stopping or not wanted)`;
   if (task.lastStatus !== 'RUNNING') return `lastStatus is ${task.lastStatus ?? 'missing'} (not RUNNING yet)`;
   if (task.healthStatus === 'UNHEALTHY') return 'healthStatus is UNHEALTHY';
-  if (requireHealthy && task.healthStatus !== 'HEALTHY') return `healthStatus is ${task.healthStatus ?? 'missing'} (SERVER_REQUIRE_HEALTHY waits for HEALTHY)`;
+  if (requireHealthy && task.healthStatus !== 'HEALTHY') return `healthStatus is ${task.healthStatus ?? 'missing'} (${AWAITING_HEALTH})`;
   return undefined;
 }
 

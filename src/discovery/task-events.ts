@@ -36,6 +36,7 @@ import {
   type TaskEvent,
 } from '../core/task-events.js';
 import { FailureLog, type Logger } from '../log.js';
+import { AWAITING_HEALTH } from './ecs-map.js';
 import { taskIdFromArn } from '../model.js';
 import type { Discovery, DiscoveryResult } from './types.js';
 
@@ -95,6 +96,8 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
   const call = <T>(what: string, send: (signal: AbortSignal) => Promise<T>) => callAws(what, CALL_TIMEOUT_MS, send);
 
   let fleet: EventFleet = EMPTY_EVENT_FLEET;
+  /** RUNNING tasks waiting for HEALTHY (SERVER_REQUIRE_HEALTHY): described at each sync until they are. */
+  let awaitingHealth = new Set<string>();
   let lastListing: number | undefined;
   let queueUrl: string | undefined = source.kind === 'queue' ? source.queueUrl : undefined;
   let subscriptionArn: string | undefined;
@@ -195,6 +198,37 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
     return { ...event, version: task.version ?? event.version, at: now(), task };
   }
 
+  /** The tasks waiting for HEALTHY, described afresh (at most 100: DescribeTasks' limit; the listing covers the rest). */
+  async function describeAwaitingHealth(): Promise<void> {
+    ecs ??= new ECSClient(AWS_CLIENT_OPTIONS);
+    const client = ecs;
+    const waiting = [...awaitingHealth].slice(0, 100);
+    const answer = await call('ecs:DescribeTasks', (abortSignal) => client.send(new DescribeTasksCommand({ cluster: scope.cluster, tasks: waiting }), { abortSignal })).catch((e: Error) => {
+      logger.debug({ err: e.message }, 'could not describe the tasks waiting for HEALTHY; next sync');
+      return undefined;
+    });
+    if (answer === undefined) return;
+    const described = new Map((answer.tasks ?? []).map((t) => [t.taskArn, t]));
+    for (const taskArn of waiting) {
+      const task = described.get(taskArn);
+      // Gone from ECS: its stop event (or the listing) says the rest.
+      if (task === undefined) {
+        awaitingHealth.delete(taskArn);
+        continue;
+      }
+      const event: TaskEvent = { taskArn, clusterArn: task.clusterArn ?? scope.cluster, version: task.version ?? 0, at: now(), task, ...(task.group !== undefined && { group: task.group }) };
+      let result = applyTaskEvent(fleet, event, scope, { described: true });
+      if (result.effect.kind === 'needs-public-ip') {
+        const ips = await publicIpOf(result.effect.eniId).catch(() => undefined);
+        if (ips === undefined) continue;
+        result = applyTaskEvent(fleet, event, scope, { described: true, publicIpByEni: ips });
+      }
+      fleet = result.fleet;
+      if (result.effect.kind !== 'awaiting-health') awaitingHealth.delete(taskArn);
+      if (result.effect.kind === 'added') logger.info({ taskArn, server: result.effect.server.name, address: result.effect.server.address }, 'ECS task turned HEALTHY: Server added');
+    }
+  }
+
   async function publicIpOf(eniId: string): Promise<Map<string, string>> {
     const { EC2Client, DescribeNetworkInterfacesCommand } = await import('@aws-sdk/client-ec2');
     opts.ec2 ??= new EC2Client(AWS_CLIENT_OPTIONS);
@@ -244,6 +278,8 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
     fleet = result.fleet;
     const { effect } = result;
     opts.onEffect?.(effect.kind);
+    if (effect.kind === 'awaiting-health') awaitingHealth.add(event.taskArn);
+    else if (effect.kind !== 'duplicate' && effect.kind !== 'foreign') awaitingHealth.delete(event.taskArn);
     const fields = { taskArn: event.taskArn, version: event.version, lastStatus: event.task.lastStatus, desiredStatus: event.task.desiredStatus };
     if (effect.kind === 'added' || effect.kind === 'updated' || effect.kind === 'removed') {
       logger.info({ ...fields, ...('server' in effect && { server: effect.server.name, address: effect.server.address }), ...('reason' in effect && { reason: effect.reason }) }, `ECS task event: Server ${effect.kind}`);
@@ -318,10 +354,13 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
     async discover(): Promise<DiscoveryResult> {
       const started = now();
       if (up && lastListing !== undefined && started - lastListing < opts.fullSyncIntervalMs) {
+        if (awaitingHealth.size > 0) await describeAwaitingHealth();
         return { servers: fleetServers(fleet), skipped: [] };
       }
       const listed = await opts.listing.discover();
       fleet = afterListing(fleet, listed.servers, started, FORGET_AFTER_MS);
+      // What the listing saw waiting for HEALTHY is watched from now on (its event may never come).
+      if (scope.requireHealthy) awaitingHealth = new Set(listed.skipped.filter((s) => s.reason.includes(AWAITING_HEALTH)).map((s) => s.taskArn));
       lastListing = started;
       return { servers: fleetServers(fleet), skipped: listed.skipped };
     },
