@@ -7,11 +7,13 @@
  *                     through the real AWS SDK, pointed at the project's ECS API emulator)
  *
  * What it starts, all inside one temp directory that is removed at exit:
- * - the ECS API emulator (in this process), holding one RUNNING task per Server;
+ * - the ECS API emulator (in this process), holding one RUNNING task per Server, and publishing each
+ *   task change as an ECS task state change event to an SNS topic, as the service stack's rule does;
  * - DEMO_SERVERS nginx-rtmp Servers, plus DEMO_SPARE_SERVERS started but not registered in ECS, so
  *   a scale-out can be shown live through the emulator's admin API;
  * - the real CLI, `rtmp-proxy run`, as a child process with the environment a user would give it;
- *   it starts HAProxy (master-worker, daemonized) and keeps its server list equal to the ECS tasks.
+ *   it starts HAProxy (master-worker, daemonized) and keeps its server list equal to the ECS tasks,
+ *   subscribing a queue of its own to the topic, so a scale-out or -in lands in about a second.
  * Then it prints where to push and, whenever it changes, which Server carries which stream.
  * Ctrl-C (SIGINT), SIGTERM or SIGHUP stops everything it started and exits 0; a second Ctrl-C
  * stops at once, without the grace period for live streams.
@@ -31,7 +33,8 @@
  *   DEMO_STAT_PORT        HTTP port of each Server's /stat page (default 8080)
  *   DEMO_EMULATOR_PORT    port of the ECS API emulator on 127.0.0.1 (default 4566; 0: any free port)
  * The demo sets DISCOVERY, ECS_CLUSTER, ECS_SERVICE, SERVER_ADDRESS, every HAPROXY_* file path (all
- * in its temp dir) and the AWS settings (endpoint, region, dummy credentials) itself.
+ * in its temp dir), EVENTS_TOPIC_ARN, PROXY_TASK_ARN and the AWS settings (endpoints, region, dummy
+ * credentials) itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
@@ -54,6 +57,11 @@ import { resolveExecutable, startRtmpServers, type RtmpServer } from './media/rt
 const CLUSTER = 'demo';
 const SERVICE = 'rtmp-server';
 const PROXY_SERVICE_NAME = 'rtmp-proxy';
+/** The topic the emulator publishes ECS task state changes to (its account is 123456789012). */
+const EVENTS_TOPIC_NAME = 'rtmp-server-events';
+const EVENTS_TOPIC_ARN = `arn:aws:sns:us-east-1:123456789012:${EVENTS_TOPIC_NAME}`;
+/** The single Proxy's stand-in task (several Proxies are tasks of PROXY_SERVICE_NAME). */
+const SINGLE_PROXY_TASK_ARN = `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/demo-proxy`;
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 /** How long the Proxy may take to come up with every Server UP before the demo gives up. */
 const READY_TIMEOUT_MS = 30_000;
@@ -162,6 +170,12 @@ export function daemonEnv(env: Env, o: { dir: string; emulatorUrl: string; hapro
     AWS_SECRET_ACCESS_KEY: 'demo',
     AWS_ENDPOINT_URL_ECS: o.emulatorUrl,
     AWS_ENDPOINT_URL_EC2: o.emulatorUrl,
+    AWS_ENDPOINT_URL_SQS: o.emulatorUrl,
+    AWS_ENDPOINT_URL_SNS: o.emulatorUrl,
+    // ECS task events as the service stack wires them: the emulator publishes each task change to
+    // this topic, and each Proxy subscribes a queue of its own (named after its task).
+    EVENTS_TOPIC_ARN: EVENTS_TOPIC_ARN,
+    PROXY_TASK_ARN: SINGLE_PROXY_TASK_ARN,
     // Several Proxies: each its own address and ECS task, peers of one service.
     ...(o.peer && { BIND_ADDRESS: o.peer.address, PROXY_SERVICE: PROXY_SERVICE_NAME, PROXY_CLUSTER: CLUSTER, PROXY_TASK_ARN: o.peer.taskArn }),
   };
@@ -310,6 +324,7 @@ class Demo {
       throw e;
     }
     this.emulator.addCluster(CLUSTER);
+    this.emulator.setEventTargets([this.emulator.createTopic(EVENTS_TOPIC_NAME)]);
     this.checkAborted();
 
     const serverPort = this.proxies[0]!.config.serverPort;
@@ -375,7 +390,7 @@ class Demo {
       return;
     }
     const msg = entry.msg ?? '';
-    const interesting = (entry.level ?? 0) >= 40 || /^server /.test(msg) || /^sync: (started|reloaded)/.test(msg) || /^Proxies seen/.test(msg);
+    const interesting = (entry.level ?? 0) >= 40 || /^server /.test(msg) || /^sync: (started|reloaded)/.test(msg) || /^Proxies seen/.test(msg) || /^ECS task event: Server/.test(msg);
     if (!interesting) return;
     const server = entry.server === undefined ? '' : ` ${this.describeServerName(entry.server)}`;
     // A start's or reload's reason is in msg already.

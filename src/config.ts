@@ -299,7 +299,7 @@ export function loadConfig(env: Env = process.env): Config {
     if (queueUrl !== undefined && !/^https?:\/\/[^\s/]+\/\d{12}\/[A-Za-z0-9_-]{1,80}$/.test(queueUrl)) {
       errors.push(new ConfigError('EVENTS_QUEUE_URL', queueUrl, 'an SQS queue URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/rtmp-proxy-events'));
     }
-    const defaultPrefix = `${(proxyService ?? ecsService ?? 'rtmp-proxy').slice(0, 40)}-events-`;
+    const defaultPrefix = `${(proxyService ?? 'rtmp-proxy').slice(0, 40)}-events-`;
     const queuePrefix = read('EVENTS_QUEUE_PREFIX') ?? defaultPrefix;
     if (!/^[A-Za-z0-9_-]{1,48}$/.test(queuePrefix)) {
       errors.push(new ConfigError('EVENTS_QUEUE_PREFIX', queuePrefix, '1 to 48 letters, digits, "-" or "_" (SQS names are at most 80 characters, and a task id takes 32)'));

@@ -213,6 +213,8 @@ describe('npm run demo', () => {
       timeoutMs: 15_000,
       what: `the spare ${SPARE} UP in HAProxy in the demo's table`,
     });
+    // It came by the ECS task state change event, not the next listing.
+    assert.match(demo.output(), new RegExp(`ECS task event: Server added task-\\S+ \\(${SPARE.replace(/\./g, '\\.')}\\)`));
     const third = startPublisher(url.replace(/demo1$/, 'third'), { logLevel: 'error' });
     cleanup.defer('third publisher', () => third.stop());
     await waitFor(async () => (await statStreams(statUrls.get(SPARE)!)).includes('third'), {
