@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { CORE_SCHEMA, Schema, load, mergeTag } from 'js-yaml';
 import { DEFAULT_HAPROXY_BIN, IMAGE_DEFAULTS, PACKAGE_ROOT } from '../src/paths.js';
 import { maxconnUnderBursts, parseVersion, parseVersionOutput } from '../src/haproxy/version.js';
+import { loadConfig } from '../src/config.js';
 
 const ROOT = PACKAGE_ROOT;
 type Obj = Record<string, unknown>;
@@ -211,12 +212,18 @@ describe('docker-compose.yml', () => {
     assert.equal(env.ECS_SERVICE, emu.EMULATOR_SERVICE);
     assert.equal(env.AWS_ENDPOINT_URL_ECS, `http://ecs-emulator:${emu.EMULATOR_PORT}`);
     assert.equal(env.AWS_ENDPOINT_URL_EC2, env.AWS_ENDPOINT_URL_ECS);
+    // ECS task events: the emulator publishes to the topic the Proxy subscribes to, and the daemon accepts the settings.
+    assert.equal(env.AWS_ENDPOINT_URL_SQS, env.AWS_ENDPOINT_URL_ECS);
+    assert.equal(env.AWS_ENDPOINT_URL_SNS, env.AWS_ENDPOINT_URL_ECS);
+    assert.equal(emu.EVENT_TARGETS, env.EVENTS_TOPIC_ARN);
+    assert.ok(env.EVENTS_TOPIC_ARN!.endsWith(`:${emu.CREATE_TOPICS}`) && env.EVENTS_TOPIC_ARN!.includes(`:${emu.EMULATOR_REGION}:`));
+    assert.ok(loadConfig(env as Record<string, string>).events?.topicArn, 'the compose settings are a valid config with events');
     assert.ok(env.AWS_REGION && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY, 'the SDK has a region and (dummy) credentials');
     // Every setting is one the daemon or the emulator reads.
     const config = readFileSync(path.join(ROOT, 'src', 'config.ts'), 'utf8');
     for (const name of Object.keys(env).filter((n) => !n.startsWith('AWS_'))) assert.ok(config.includes(`'${name}'`), `${name} is read by src/config.ts`);
     const emulatorMain = readFileSync(path.join(ROOT, 'dev', 'emulator', 'main.ts'), 'utf8');
-    for (const name of Object.keys(emu)) assert.ok(emulatorMain.includes(`env.${name}`), `${name} is read by dev/emulator/main.ts`);
+    for (const name of Object.keys(emu)) assert.ok(emulatorMain.includes(`env.${name}`) || emulatorMain.includes(`'${name}'`), `${name} is read by dev/emulator/main.ts`);
     // Fixed addresses inside the network's subnet; the proxy reaches the Servers on SERVER_PORT.
     const subnet = ((compose.networks.rtmp as Obj).ipam as { config: { subnet: string }[] }).config[0]!.subnet;
     const prefix = subnet.replace(/\.0\/24$/, '.');
