@@ -308,8 +308,7 @@ describe('ECS task events with SERVER_REQUIRE_HEALTHY', () => {
         SHUTDOWN_GRACE_SECONDS: '0',
         ...proxyEnv(dir, PROXY2),
       });
-      const { logger, lines } = capturingLogger();
-      if (process.env.DEBUG_EVENTS) cleanup.defer('dump', () => console.error(lines.filter((l) => /ECS|sync/.test(String(l.msg))).map((l) => JSON.stringify(l)).join('\n')));
+      const { logger } = capturingLogger();
       const daemon = startDaemon(config, logger);
       cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
       await daemon.firstSync;
