@@ -131,6 +131,12 @@ describe('applyTaskEvent', () => {
       addresses: ['10.0.0.1'],
     },
     {
+      name: 'a RUNNING task whose event carries no address: verify by describing it (a PENDING one just waits)',
+      events: [event(1, 2, { attachments: [] }), event(2, 2, { lastStatus: 'PENDING', attachments: [] })],
+      effects: ['verify', 'unchanged'],
+      addresses: [],
+    },
+    {
       name: 'older than the last listing, about a task it did not route to: verify by describing it',
       start: afterListing(EMPTY_EVENT_FLEET, [], T0 + 10_000, 3_600_000),
       events: [event(1, 2)],

@@ -10,7 +10,7 @@
  *   judged from the event alone: the task is described afresh ('verify').
  */
 import type { Task } from '@aws-sdk/client-ecs';
-import { mapTask, type AddressMode } from '../discovery/ecs-map.js';
+import { mapTask, NO_ADDRESS_YET, type AddressMode } from '../discovery/ecs-map.js';
 import type { Server } from '../model.js';
 
 /** An SQS message body is at most 256 KiB; anything near that is not an ECS event. */
@@ -173,6 +173,8 @@ export function applyTaskEvent(
   if (mapped.kind === 'skip') {
     const eniId = scope.addressMode === 'public' && !opts.publicIpByEni ? eniIdInEvent(event.task) : undefined;
     if (eniId !== undefined && /no public IP/.test(mapped.reason)) return { fleet, effect: { kind: 'needs-public-ip', eniId } };
+    // A RUNNING task whose event does not carry its address: its description does.
+    if (!opts.described && event.task.lastStatus === 'RUNNING' && (NO_ADDRESS_YET as readonly string[]).includes(mapped.reason)) return { fleet, effect: { kind: 'verify' } };
     const awaitingHealth = scope.requireHealthy && event.task.lastStatus === 'RUNNING' && event.task.healthStatus !== 'HEALTHY' && event.task.healthStatus !== 'UNHEALTHY';
     if (!current) return { fleet: { ...fleet, versions }, effect: { kind: awaitingHealth ? 'awaiting-health' : 'unchanged', reason: mapped.reason } };
     const servers = new Map(fleet.servers);

@@ -76,6 +76,9 @@ export function eniIdsOf(tasks: readonly Task[]): string[] {
   return [...ids];
 }
 
+/** Skip reasons of a task whose description does not carry its address (yet): describing it again may. */
+export const NO_ADDRESS_YET = ['no network interface attached yet', 'no network interface id yet', 'no private address yet'] as const;
+
 /** Part of the skip reason of a RUNNING task that SERVER_REQUIRE_HEALTHY keeps waiting for HEALTHY. */
 export const AWAITING_HEALTH = 'SERVER_REQUIRE_HEALTHY waits for HEALTHY';
 
@@ -90,17 +93,17 @@ function statusProblem(task: Task, requireHealthy: boolean): string | undefined 
 /** The address the Proxy would dial, or why there is none (yet). */
 function addressOf(task: Task, opts: MapTaskOptions): { address: string } | { problem: string } {
   const attachment = eniAttachmentOf(task);
-  if (!attachment) return { problem: 'no network interface attached yet' };
+  if (!attachment) return { problem: NO_ADDRESS_YET[0] };
   if (opts.addressMode === 'public') {
     const eniId = detail(attachment, 'networkInterfaceId');
-    if (eniId === undefined) return { problem: 'no network interface id yet' };
+    if (eniId === undefined) return { problem: NO_ADDRESS_YET[1] };
     const publicIp = opts.publicIpByEni?.get(eniId);
     return publicIp === undefined ? { problem: `no public IP for ${quote(eniId)}` } : { address: publicIp };
   }
   // ECS names the IPv6 detail `ipv6Address`; `privateIPv6Address` is accepted too.
   const address =
     detail(attachment, 'privateIPv4Address') ?? detail(attachment, 'ipv6Address') ?? detail(attachment, 'privateIPv6Address');
-  return address === undefined ? { problem: 'no private address yet' } : { address };
+  return address === undefined ? { problem: NO_ADDRESS_YET[2] } : { address };
 }
 
 /** One ECS task → a Server, or the reason it cannot take a stream now. */
