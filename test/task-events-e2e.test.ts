@@ -119,6 +119,18 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
     await stream.close();
   });
 
+  test('a task replaced by another (a deployment): the old one out, the new one in, without listing the tasks', async () => {
+    const before = listings();
+    const old = BACKENDS[0]!;
+    emu.setTask(taskArns.get(old)!, { desiredStatus: 'STOPPED' });
+    emu.removeTask(taskArns.get(old)!);
+    const replacement = emu.addTask({ cluster: CLUSTER, service: 'media-servers', address: old, lastStatus: 'RUNNING' });
+    taskArns.set(old, replacement);
+    const name = `task-${replacement.split('/').pop()}`;
+    await waitFor(async () => (await daemon.driver.backend()).servers.some((s) => s.name === name && !s.maintenance), { timeoutMs: 5000, intervalMs: 20, what: 'the replacement routable' });
+    assert.equal(listings(), before);
+  });
+
   test('duplicated, reordered, stale and foreign events change nothing; malformed ones are logged and deleted', async () => {
     const url = await queueUrl();
     const routed = await routable();
