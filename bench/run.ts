@@ -11,6 +11,7 @@ import { runAwsCalls } from './sections/aws-calls.js';
 import { runBurstChurnSection } from './sections/burst-churn.js';
 import { runConvergence } from './sections/convergence.js';
 import { runDoubleBookings } from './sections/double-bookings.js';
+import { runEvents } from './sections/events.js';
 import { runMemory } from './sections/memory.js';
 import { runProxies } from './sections/proxies.js';
 import { runRefused } from './sections/refused.js';
@@ -28,6 +29,7 @@ const SECTIONS: Array<{ id: string; name: string; run: (ctx: BenchContext) => Pr
   { id: '5', name: 'memory-cpu', run: runMemory },
   { id: '6', name: 'burst-churn', run: runBurstChurnSection },
   { id: '7', name: 'several-proxies', run: runProxies },
+  { id: '8', name: 'task-events', run: runEvents },
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
@@ -37,7 +39,7 @@ function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
     if (arg === '--quick') quick = true;
     else if (arg.startsWith('--only=')) only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6,7]');
+      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6,7,8]');
       process.exit(0);
     } else {
       console.error(`unknown argument ${arg}; try --help`);
