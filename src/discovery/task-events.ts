@@ -12,16 +12,8 @@
 import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  ListQueuesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-  type Message,
-} from '@aws-sdk/client-sqs';
+// The SQS client is loaded on first use, like SNS and EC2: without events the daemon does not carry it.
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AWS_CLIENT_OPTIONS, callAws, type AwsCallError } from '../aws/call.js';
 import {
@@ -90,7 +82,14 @@ const QUEUE_NAME_MAX = 80;
 export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDrivenDiscovery {
   const { logger, scope, source } = opts;
   const now = opts.now ?? Date.now;
-  const sqs = opts.sqs ?? new SQSClient(AWS_CLIENT_OPTIONS);
+  let sqsLib: typeof import('@aws-sdk/client-sqs') | undefined;
+  let sqsClient = opts.sqs;
+  /** The SQS module and client, loaded on first use. */
+  async function sqsApi(): Promise<{ L: typeof import('@aws-sdk/client-sqs'); sqs: SQSClient }> {
+    sqsLib ??= await import('@aws-sdk/client-sqs');
+    sqsClient ??= new sqsLib.SQSClient(AWS_CLIENT_OPTIONS);
+    return { L: sqsLib, sqs: sqsClient };
+  }
   let ecs = opts.ecs;
   const failures = new FailureLog(logger);
   const call = <T>(what: string, send: (signal: AbortSignal) => Promise<T>) => callAws(what, CALL_TIMEOUT_MS, send);
@@ -132,9 +131,10 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
       Version: '2012-10-17',
       Statement: [{ Effect: 'Allow', Principal: { Service: 'sns.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: queueArn, Condition: { ArnEquals: { 'aws:SourceArn': source.topicArn } } }],
     });
+    const { L, sqs } = await sqsApi();
     const created = await call('sqs:CreateQueue', (abortSignal) =>
       sqs.send(
-        new CreateQueueCommand({
+        new L.CreateQueueCommand({
           QueueName: name,
           Attributes: { Policy: policy, MessageRetentionPeriod: String(RETENTION_SECONDS), VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS), SqsManagedSseEnabled: 'true' },
           tags: { 'rtmp-proxy:topic': source.topicArn.split(':').pop()! },
@@ -143,7 +143,7 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
       ),
     );
     const url = created.QueueUrl!;
-    const attrs = await call('sqs:GetQueueAttributes', (abortSignal) => sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }), { abortSignal }));
+    const attrs = await call('sqs:GetQueueAttributes', (abortSignal) => sqs.send(new L.GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }), { abortSignal }));
     const arn = attrs.Attributes?.QueueArn ?? queueArn;
     const client = await sns();
     const { SubscribeCommand } = await import('@aws-sdk/client-sns');
@@ -162,7 +162,8 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
     const live = await source.liveProxyTaskIds();
     if (live === undefined) return;
     live.add(selfId);
-    const listed = await call('sqs:ListQueues', (abortSignal) => sqs.send(new ListQueuesCommand({ QueueNamePrefix: source.queuePrefix, MaxResults: 1000 }), { abortSignal }));
+    const { L, sqs } = await sqsApi();
+    const listed = await call('sqs:ListQueues', (abortSignal) => sqs.send(new L.ListQueuesCommand({ QueueNamePrefix: source.queuePrefix, MaxResults: 1000 }), { abortSignal }));
     const orphans = (listed.QueueUrls ?? []).filter((url) => {
       const id = url.split('/').pop()!.slice(source.queuePrefix.length);
       return id !== '' && !live.has(id);
@@ -184,7 +185,7 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
       token = subs.NextToken;
       if (!token) break;
     }
-    for (const url of orphans) await call('sqs:DeleteQueue', (abortSignal) => sqs.send(new DeleteQueueCommand({ QueueUrl: url }), { abortSignal }));
+    for (const url of orphans) await call('sqs:DeleteQueue', (abortSignal) => sqs.send(new L.DeleteQueueCommand({ QueueUrl: url }), { abortSignal }));
     logger.info({ queues: [...orphanNames] }, 'removed the event queues of Proxies that are gone');
   }
 
@@ -297,10 +298,11 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
       try {
         queueUrl ??= await setUpQueue();
         const url = queueUrl;
+        const { L, sqs } = await sqsApi();
         // While not known to answer, a short poll: it says so at once rather than after a long wait.
         const waitSeconds = up ? wait : 0;
         const answer = await callAws('sqs:ReceiveMessage', (waitSeconds + 10) * 1000, (abortSignal) =>
-          sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }), { abortSignal: AbortSignal.any([abortSignal, stopping.signal]) }),
+          sqs.send(new L.ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }), { abortSignal: AbortSignal.any([abortSignal, stopping.signal]) }),
         );
         if (!up) failures.recovered('ECS task events: the queue answers; changes apply as they happen');
         setUp(true);
@@ -308,7 +310,7 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
         for (const message of answer.Messages ?? []) if (await handle(message)) done.push(message);
         if (done.length > 0) {
           await call('sqs:DeleteMessageBatch', (abortSignal) =>
-            sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }), { abortSignal }),
+            sqs.send(new L.DeleteMessageBatchCommand({ QueueUrl: url, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }), { abortSignal }),
           );
         }
       } catch (e) {
@@ -345,7 +347,8 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
           await call('sns:Unsubscribe', (abortSignal) => client.send(new UnsubscribeCommand({ SubscriptionArn: subscriptionArn }), { abortSignal }));
         }
         const url = queueUrl;
-        await call('sqs:DeleteQueue', (abortSignal) => sqs.send(new DeleteQueueCommand({ QueueUrl: url }), { abortSignal }));
+        const { L, sqs } = await sqsApi();
+        await call('sqs:DeleteQueue', (abortSignal) => sqs.send(new L.DeleteQueueCommand({ QueueUrl: url }), { abortSignal }));
         logger.info({ queue: url }, 'ECS task events: this Proxy\'s queue removed');
       } catch (e) {
         logger.warn({ err: (e as Error).message }, 'ECS task events: could not remove this Proxy\'s queue (the next Proxy to start removes it)');
