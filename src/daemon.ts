@@ -37,7 +37,11 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
   // With events, the Proxy list too is read only when a Proxy's task changes (or at the full listing).
   let proxies: ReturnType<typeof cacheProxyList> | undefined;
   const events = config.events && createEvents(config, logger, listing, {
-    onChange: () => syncSoon(),
+    onChange: (effect) => {
+      // A stopping Server leaves rotation with one Runtime API command, before the sync that follows.
+      if (effect.kind === 'removed' && config.applyMode === 'runtime') void driver.drainNow(effect.server.name);
+      syncSoon();
+    },
     onPeerChange: () => {
       proxies?.invalidate();
       syncSoon();
@@ -87,7 +91,7 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
       do {
         syncAgain = false;
         await syncer.whenIdle();
-        await syncAndObserve();
+        await observed(await syncer.sync({ deferConfigFile: true }));
       } while (syncAgain && accepting);
     })()
       .catch((e) => logger.error({ err: (e as Error).message }, 'sync after an ECS task event failed'))
@@ -137,6 +141,7 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
       await firstSync.catch(() => undefined);
       await eventSync;
       await syncer.whenIdle();
+      await driver.configWritten();
       if (opts.stopHaproxy && config.peering) {
         // Several Proxies: this one's Servers leave rotation at once (live streams go on) so the peers
         // take them over as they become idle; a streamer that still arrives is forwarded to a peer.

@@ -78,9 +78,13 @@ export class Syncer {
     return this.state.applied;
   }
 
-  /** Runs a sync, or joins the one already running. */
-  sync(): Promise<SyncOutcome> {
-    this.inFlight ??= this.runSync().finally(() => (this.inFlight = undefined));
+  /**
+   * Runs a sync, or joins the one already running. `deferConfigFile`: a runtime change is live once
+   * HAProxy took it; the config file is then rewritten and validated in the background, so a change
+   * that follows at once (ECS task events) does not wait for `haproxy -c`.
+   */
+  sync(opts: { deferConfigFile?: boolean } = {}): Promise<SyncOutcome> {
+    this.inFlight ??= this.runSync(opts.deferConfigFile ?? false).finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }
 
@@ -100,7 +104,7 @@ export class Syncer {
     this.state = { ...this.state, health };
   }
 
-  private async runSync(): Promise<SyncOutcome> {
+  private async runSync(deferConfigFile: boolean): Promise<SyncOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const { config, logger, haproxy, renderer } = this.deps;
@@ -163,7 +167,8 @@ export class Syncer {
         }
         after = await inStage('apply', () => haproxy.backend());
         const text = fileAfterSteps(after, snapshot.file, render);
-        if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
+        if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
+        else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
       }
     } catch (e) {
       const { stage, inner } = e instanceof StageError ? e : new StageError('apply', e);

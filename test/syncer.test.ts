@@ -49,6 +49,12 @@ class RecordingClient implements HaproxyClient {
   async writeConfig() {
     this.record('writeConfig');
   }
+  writeConfigSoon() {
+    this.record('writeConfigSoon');
+  }
+  async configWritten() {
+    this.record('configWritten');
+  }
   async install() {
     this.record('install');
   }
@@ -171,5 +177,15 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.ok(outcome.ok && outcome.action === 'runtime', JSON.stringify(outcome));
     assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'backend', 'writeConfig']);
     assert.equal(renderer.renders, 2, 'a change renders the new backend once');
+
+    // After an ECS task event: the change is live once applied; the file is handed over to be written in the background.
+    const three = discovered;
+    client.snapshotValue = { running: true, file: renderer.render(three.map((s) => ({ ...s, draining: false }))), servers: running(three), sessionsInOldWorkers: new Map() };
+    discovered = [...three, { name: 's4', address: '10.0.0.4', port: 1935 }];
+    client.backendValue = running(discovered);
+    client.calls = [];
+    const deferred = await syncer.sync({ deferConfigFile: true });
+    assert.ok(deferred.ok && deferred.action === 'runtime', JSON.stringify(deferred));
+    assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'backend', 'writeConfigSoon']);
   });
 });

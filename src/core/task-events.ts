@@ -108,7 +108,7 @@ export type EventEffect =
   | { kind: 'needs-public-ip'; eniId: string }
   | { kind: 'added'; server: Server }
   | { kind: 'updated'; server: Server }
-  | { kind: 'removed'; reason: string }
+  | { kind: 'removed'; reason: string; server: Server }
   /** Applied (version recorded), the fleet unchanged: e.g. a task still PENDING. */
   | { kind: 'unchanged'; reason: string }
   /**
@@ -158,7 +158,7 @@ export function applyTaskEvent(
     addedByEvents.delete(taskArn);
     const next = { ...fleet, servers, versions, addedByEvents, stopped: new Map(fleet.stopped).set(taskArn, event.at) };
     const reason = `desiredStatus ${event.task.desiredStatus ?? '?'}, lastStatus ${event.task.lastStatus ?? '?'}`;
-    return { fleet: next, effect: current ? { kind: 'removed', reason } : { kind: 'unchanged', reason } };
+    return { fleet: next, effect: current ? { kind: 'removed', reason, server: current } : { kind: 'unchanged', reason } };
   }
   // Older than the listing that did not route to it: that listing may have known better (or not yet).
   if (!opts.described && current === undefined && fleet.listedAt !== undefined && event.at < fleet.listedAt) {
@@ -179,7 +179,7 @@ export function applyTaskEvent(
     if (!current) return { fleet: { ...fleet, versions }, effect: { kind: awaitingHealth ? 'awaiting-health' : 'unchanged', reason: mapped.reason } };
     const servers = new Map(fleet.servers);
     servers.delete(taskArn);
-    return { fleet: { ...fleet, servers, versions }, effect: { kind: 'removed', reason: mapped.reason } };
+    return { fleet: { ...fleet, servers, versions }, effect: { kind: 'removed', reason: mapped.reason, server: current } };
   }
   const server = mapped.server;
   if (current && sameServer(current, server)) return { fleet: { ...fleet, versions }, effect: { kind: 'unchanged', reason: 'already routed' } };

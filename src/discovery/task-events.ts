@@ -43,8 +43,8 @@ export interface TaskEventsOptions {
   listing: Discovery;
   fullSyncIntervalMs: number;
   logger: Logger;
-  /** Called when an event changed the fleet: a sync should run now. */
-  onChange: () => void;
+  /** Called when an event changed the fleet (added, updated or removed a Server): a sync should run now. */
+  onChange: (effect: Extract<EventEffect, { server: unknown }>) => void;
   /** Several Proxies: the Proxies' own service, whose task changes go to `onPeerChange`. */
   peerScope?: { cluster: string; service: string };
   onPeerChange?: () => void;
@@ -283,8 +283,8 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
     else if (effect.kind !== 'duplicate' && effect.kind !== 'foreign') awaitingHealth.delete(event.taskArn);
     const fields = { taskArn: event.taskArn, version: event.version, lastStatus: event.task.lastStatus, desiredStatus: event.task.desiredStatus };
     if (effect.kind === 'added' || effect.kind === 'updated' || effect.kind === 'removed') {
-      logger.info({ ...fields, ...('server' in effect && { server: effect.server.name, address: effect.server.address }), ...('reason' in effect && { reason: effect.reason }) }, `ECS task event: Server ${effect.kind}`);
-      opts.onChange();
+      logger.info({ ...fields, server: effect.server.name, address: effect.server.address, ...('reason' in effect && { reason: effect.reason }) }, `ECS task event: Server ${effect.kind}`);
+      opts.onChange(effect);
     } else {
       logger.debug({ ...fields, effect: effect.kind }, 'ECS task event: fleet unchanged');
     }

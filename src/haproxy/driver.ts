@@ -46,6 +46,13 @@ export interface HaproxyClient {
   backend(): Promise<BackendSnapshot>;
   /** Replaces the config file once `haproxy -c` accepts the text; HAProxy is not touched. */
   writeConfig(text: string): Promise<void>;
+  /**
+   * The same, in the background (after a change already live through the Runtime API): the newest
+   * text wins, snapshots see it at once, and a start or reload waits for it.
+   */
+  writeConfigSoon(text: string): void;
+  /** Resolves once no background write is pending. */
+  configWritten(): Promise<void>;
   /** Validated write, then start (not running) or graceful reload; the previous file goes back if that fails. */
   install(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void>;
   /** Starts HAProxy with the config on disk when it is not running: true when it did. */
@@ -62,6 +69,9 @@ export class HaproxyDriver implements HaproxyClient {
   private readonly admin: RuntimeApi;
   /** The way to the current worker that answered last: the admin socket, or the master CLI. */
   private worker: RuntimeApi;
+  /** Config text a background write has yet to put on disk (writeConfigSoon); the newest only. */
+  private pendingConfig: string | undefined;
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     readonly process: HaproxyProcess,
@@ -107,7 +117,8 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   async snapshot(): Promise<HaproxySnapshot> {
-    const file = await readConfigFile(this.opts.configPath);
+    // A background write still pending: the file as it is about to be.
+    const file = this.pendingConfig ?? (await readConfigFile(this.opts.configPath));
     if (!(await this.isRunning())) return { running: false, file, servers: [], sessionsInOldWorkers: new Map() };
     return { running: true, file, ...(await this.backend()) };
   }
@@ -249,11 +260,45 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   async writeConfig(text: string): Promise<void> {
+    await this.writing;
+    await this.write(text);
+  }
+
+  private async write(text: string): Promise<void> {
     await ensureHealthMap(this.opts.healthMap);
     await writeConfigAtomically(this.opts.configPath, text, (temp) => this.process.validate(temp));
   }
 
+  writeConfigSoon(text: string): void {
+    this.pendingConfig = text;
+    // Chained: one write at a time; a run that finds nothing pending (a newer text was written by the run before it) returns at once.
+    this.writing = this.writing.then(async () => {
+      const pending = this.pendingConfig;
+      if (pending === undefined) return;
+      try {
+        await this.write(pending);
+      } catch (e) {
+        this.opts.logger.error({ err: (e as Error).message }, 'config file not updated (the change is live in HAProxy); the next sync writes it');
+      } finally {
+        if (this.pendingConfig === pending) this.pendingConfig = undefined;
+      }
+    });
+  }
+
+  configWritten(): Promise<void> {
+    return this.writing;
+  }
+
+  /** ECS says the task is stopping: out of rotation now (its live stream goes on); the sync that follows does the rest. */
+  async drainNow(name: string): Promise<void> {
+    await this.worker.disableServer(RTMP_BACKEND, name).then(
+      () => this.opts.logger.info({ server: name, reason: 'stopping' }, 'server drained'),
+      (e: Error) => this.opts.logger.debug({ server: name, err: e.message }, 'server not drained at once (not in HAProxy here?); the sync decides'),
+    );
+  }
+
   async install(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
+    await this.writing;
     await ensureHealthMap(this.opts.healthMap);
     await writeConfigAtomically(this.opts.configPath, text, (temp) => this.process.validate(temp));
     try {
@@ -267,6 +312,7 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   async startWithLastConfig(): Promise<boolean> {
+    await this.writing;
     if ((await this.isRunning()) || (await readConfigFile(this.opts.configPath)) === undefined) return false;
     await ensureHealthMap(this.opts.healthMap);
     await this.process.validate(this.opts.configPath);
