@@ -39,7 +39,10 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
   const events = config.events && createEvents(config, logger, listing, {
     onChange: (effect) => {
       // A stopping Server leaves rotation with one Runtime API command, before the sync that follows.
-      if (effect.kind === 'removed' && config.applyMode === 'runtime') void driver.drainNow(effect.server.name);
+      if (effect.kind === 'removed' && config.applyMode === 'runtime') {
+        syncer.markChangedOutside();
+        void driver.drainNow(effect.server.name);
+      }
       syncSoon();
     },
     onPeerChange: () => {

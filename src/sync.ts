@@ -66,6 +66,8 @@ async function inStage<T>(stage: SyncStage, fn: () => Promise<T> | T): Promise<T
 export class Syncer {
   private state: SyncState = INITIAL_SYNC_STATE;
   private inFlight: Promise<SyncOutcome> | undefined;
+  /** HAProxy was changed outside a sync (a drain on an ECS task event): the next sync brings the file along. */
+  private changedOutside = false;
   private readonly failures: FailureLog;
   private readonly now: () => number;
 
@@ -88,6 +90,11 @@ export class Syncer {
     return this.inFlight;
   }
 
+  /** HAProxy was just changed outside a sync; the next sync makes the config file say so. */
+  markChangedOutside(): void {
+    this.changedOutside = true;
+  }
+
   /** Resolves once no sync is running. */
   async whenIdle(): Promise<void> {
     await this.inFlight?.catch(() => undefined);
@@ -105,6 +112,8 @@ export class Syncer {
   }
 
   private async runSync(deferConfigFile: boolean): Promise<SyncOutcome> {
+    const changedOutside = this.changedOutside;
+    this.changedOutside = false;
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const { config, logger, haproxy, renderer } = this.deps;
@@ -154,7 +163,13 @@ export class Syncer {
       decision = decide({ state: this.state, fleet, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
       this.state = decision.state;
       const { change } = decision;
-      if (change.kind === 'none' && snapshot.running) after = snapshot;
+      if (change.kind === 'none' && snapshot.running) {
+        after = snapshot;
+        // Nothing to do in HAProxy because it was done outside this sync: the file follows what runs.
+        const text = changedOutside ? fileAfterSteps(snapshot, snapshot.file, render) : undefined;
+        if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
+        else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
+      }
       if (change.kind === 'start' || change.kind === 'reload') {
         await inStage('apply', () => haproxy.install(change.text, snapshot.file, change.kind));
       } else if (change.kind === 'runtime') {

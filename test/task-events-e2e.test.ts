@@ -2,6 +2,7 @@
 // SNS topic; the daemon subscribes a queue of its own, long-polls it with the real SDK and changes the
 // real HAProxy at once, with no ECS call between changes; the full listing is the safety net.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { GetQueueAttributesCommand, ListQueuesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -37,6 +38,7 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
   let emu: EcsEmulator;
   let daemon: Daemon;
   let sqs: SQSClient;
+  let configPath: string;
   const { logger, lines } = capturingLogger();
   const taskArns = new Map<string, string>();
 
@@ -69,6 +71,7 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
       SHUTDOWN_GRACE_SECONDS: '0',
       ...proxyEnv(dir, PROXY),
     });
+    configPath = config.haproxyConfig;
     daemon = startDaemon(config, logger);
     cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
     assert.ok((await daemon.firstSync).ok, 'first sync');
@@ -116,6 +119,9 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
     assert.ok(await stream.alive(), 'the live stream goes on');
     const draining = (await daemon.driver.backend()).servers.find((s) => s.address === busy);
     assert.ok(draining?.maintenance && draining.sessions === 1, `draining with its stream: ${JSON.stringify(draining)}`);
+    // The config file follows (written in the background): a reload or restart keeps it out of rotation.
+    await daemon.driver.configWritten();
+    await waitFor(async () => new RegExp(`server ${draining.name} [^\\n]* disabled\\n`).test(await readFile(configPath, 'utf8')), { timeoutMs: 5000, what: 'the file saying the Server is disabled' });
     await stream.close();
   });
 
