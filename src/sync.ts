@@ -149,7 +149,15 @@ export class Syncer {
     };
     try {
       await inStage('render', () => renderer.load());
-      const snapshot = await inStage('apply', () => haproxy.snapshot());
+      let snapshot = await inStage('apply', () => haproxy.snapshot());
+      if (changedOutside && snapshot.running) {
+        // HAProxy was changed outside a sync (a drain on an ECS task event): the file follows what runs
+        // first, so that change is not taken for a drifted file (which a reload would repair).
+        const text = fileAfterSteps(snapshot, snapshot.file, render);
+        if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
+        else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
+        if (text !== undefined) snapshot = { ...snapshot, file: text };
+      }
       const settings = { applyMode: config.applyMode, maxDropPercent: config.maxDropPercent, ...(config.serverDrainTimeoutSeconds !== undefined && { drainTimeoutMs: config.serverDrainTimeoutSeconds * 1000 }) };
       const guarded = guardFleet(this.state, discovered, snapshot, settings);
       fleet = guarded.fleet;
@@ -163,13 +171,7 @@ export class Syncer {
       decision = decide({ state: this.state, fleet, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
       this.state = decision.state;
       const { change } = decision;
-      if (change.kind === 'none' && snapshot.running) {
-        after = snapshot;
-        // Nothing to do in HAProxy because it was done outside this sync: the file follows what runs.
-        const text = changedOutside ? fileAfterSteps(snapshot, snapshot.file, render) : undefined;
-        if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
-        else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
-      }
+      if (change.kind === 'none' && snapshot.running) after = snapshot;
       if (change.kind === 'start' || change.kind === 'reload') {
         await inStage('apply', () => haproxy.install(change.text, snapshot.file, change.kind));
       } else if (change.kind === 'runtime') {

@@ -113,9 +113,13 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
     cleanup.defer('held stream', () => stream.close());
     const busy = stream.server;
     const before = listings();
+    const reloads = () => lines.filter((l) => l.msg === 'sync: reloaded' || (typeof l.msg === 'string' && l.msg.startsWith('sync: reloaded'))).length;
+    const reloadsBefore = reloads();
     emu.setTask(taskArns.get(busy)!, { desiredStatus: 'STOPPED' });
     await waitFor(async () => !(await routable()).includes(busy), { timeoutMs: 5000, intervalMs: 20, what: 'the stopping Server out of rotation' });
     assert.equal(listings(), before);
+    await daemon.syncNow();
+    assert.equal(reloads(), reloadsBefore, 'through the Runtime API alone: no reload (which would break maxconn 1)');
     assert.ok(await stream.alive(), 'the live stream goes on');
     const draining = (await daemon.driver.backend()).servers.find((s) => s.address === busy);
     assert.ok(draining?.maintenance && draining.sessions === 1, `draining with its stream: ${JSON.stringify(draining)}`);
