@@ -2,10 +2,7 @@
 // and over plain HTTP (admin API), plus its CLI entry.
 import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   ClusterNotFoundException,
@@ -20,6 +17,8 @@ import {
 import { startEcsEmulator, type EcsEmulator, type FaultKind } from '../dev/emulator/ecs-emulator.js';
 import { waitFor } from './helpers/wait.js';
 import { DEFAULT_EMULATOR_PORT, parseEmulatorEnv } from '../dev/emulator/main.js';
+import { sdkError } from './helpers/sdk.js';
+import { startEmulatorProcess } from './helpers/emulator-process.js';
 
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 
@@ -36,14 +35,6 @@ async function setup(t: TestContext, maxAttempts = 1): Promise<{ emu: EcsEmulato
   return { emu, ecs, ec2 };
 }
 
-async function sdkError(promise: Promise<unknown>): Promise<Error & { name: string; $metadata: { httpStatusCode?: number; attempts?: number } }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error & { name: string; $metadata: { httpStatusCode?: number } };
-  }
-  assert.fail('the call succeeded, expected an error');
-}
 
 describe('ECS JSON 1.1 protocol', () => {
   test('tasks look real: ARN, cluster ARN, ENI attachment with a private IPv4 address', async (t) => {
@@ -419,20 +410,8 @@ describe('CLI entry (dev/emulator/main.ts)', () => {
   });
 
   test('runs as a process: seeds tasks, answers the SDK, exits 0 on SIGTERM', async (t) => {
-    const main = fileURLToPath(new URL('../dev/emulator/main.js', import.meta.url));
-    const child = spawn(process.execPath, ['--no-warnings', main], {
-      env: { ...process.env, EMULATOR_HOST: '127.0.0.1', EMULATOR_PORT: '0', EMULATOR_TASKS: '10.0.0.1,10.0.0.2', EMULATOR_CLUSTER: 'media', EMULATOR_SERVICE: 'rtmp' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    t.after(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    const lines = createInterface({ input: child.stdout! });
-    const firstLine = await Promise.race([
-      once(lines, 'line').then(([line]) => String(line)),
-      new Promise<string>((_, reject) => setTimeout(() => reject(new Error('no startup line within 10 s')), 10_000).unref()),
-    ]);
-    const { url, msg } = JSON.parse(firstLine) as { url: string; msg: string };
+    const { child, started } = await startEmulatorProcess(t, { EMULATOR_HOST: '127.0.0.1', EMULATOR_PORT: '0', EMULATOR_TASKS: '10.0.0.1,10.0.0.2', EMULATOR_CLUSTER: 'media', EMULATOR_SERVICE: 'rtmp' });
+    const { url, msg } = started;
     assert.equal(msg, 'ECS emulator listening');
 
     const ecs = new ECSClient({ region: 'us-east-1', endpoint: url, credentials: CREDENTIALS });

@@ -18,6 +18,7 @@ import {
   type ResourceRecordSet,
 } from '@aws-sdk/client-route-53';
 import { parseFaultSpec, startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
+import { sdkError, type SdkError } from './helpers/sdk.js';
 
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 const HTTP_CHECK: HealthCheckConfig = { Type: 'HTTP', IPAddress: '203.0.113.10', Port: 8080, ResourcePath: '/healthz' };
@@ -32,16 +33,7 @@ async function setup(t: TestContext): Promise<{ emu: EcsEmulator; r53: Route53Cl
   return { emu, r53 };
 }
 
-type SdkError = Error & { name: string; $fault?: string; $metadata: { httpStatusCode?: number } };
 
-async function sdkError(promise: Promise<unknown>): Promise<SdkError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as SdkError;
-  }
-  assert.fail('the call succeeded, expected an error');
-}
 
 async function zone(r53: Route53Client, name = 'example.com'): Promise<string> {
   const { HostedZone } = await r53.send(new CreateHostedZoneCommand({ Name: name, CallerReference: `ref-${name}-${Math.random()}` }));

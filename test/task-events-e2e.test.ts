@@ -3,17 +3,16 @@
 // real HAProxy at once, with no ECS call between changes; the full listing is the safety net.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { GetQueueAttributesCommand, ListQueuesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 import { loadConfig } from '../src/config.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
-import { createLogger } from '../src/log.js';
 import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';
 import { Cleanup } from './helpers/processes.js';
 import { openHeldStream } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
+import { capturingLogger } from './helpers/logs.js';
 
 const PROXY = { address: '127.0.50.1', rtmp: 19420, health: 19421 };
 const BACKENDS = ['127.0.50.11', '127.0.50.12', '127.0.50.13', '127.0.50.14'];
@@ -22,16 +21,6 @@ const CLUSTER = 'media';
 const SELF = 'arn:aws:ecs:us-east-1:123456789012:task/proxies/0000000000000000000000000000aaaa';
 const PREFIX = 'rtmp-proxy-test-events-';
 
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const dest = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: createLogger('debug', dest), lines };
-}
 
 describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', () => {
   const cleanup = new Cleanup();
@@ -46,10 +35,6 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
     emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
     cleanup.defer('emulator', () => emu.close());
     useEmulatorForAws(cleanup, emu.url);
-    for (const name of ['AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_SNS']) {
-      process.env[name] = emu.url;
-      cleanup.defer(`env ${name}`, () => void delete process.env[name]);
-    }
     sqs = new SQSClient({ region: 'us-east-1', endpoint: emu.url, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     await startBackends(cleanup, BACKENDS, BACKEND_PORT, { hold: true });
     const topicArn = emu.createTopic('server-events');
@@ -223,10 +208,6 @@ describe('ECS task events with several Proxies (PROXY_SERVICE)', () => {
     emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
     cleanup.defer('emulator', () => emu.close());
     useEmulatorForAws(cleanup, emu.url);
-    for (const name of ['AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_SNS']) {
-      process.env[name] = emu.url;
-      cleanup.defer(`env ${name}`, () => void delete process.env[name]);
-    }
     await startBackends(cleanup, SERVERS, PORTS.server, { hold: true });
     const topicArn = emu.createTopic('rtmp-events');
     emu.setEventTargets([topicArn]);
@@ -310,10 +291,6 @@ describe('ECS task events with SERVER_REQUIRE_HEALTHY', () => {
       const emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
       cleanup.defer('emulator', () => emu.close());
       useEmulatorForAws(cleanup, emu.url);
-      for (const name of ['AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_SNS']) {
-        process.env[name] = emu.url;
-        cleanup.defer(`env ${name}`, () => void delete process.env[name]);
-      }
       await startBackends(cleanup, [SERVER], PORT, { hold: true });
       const topicArn = emu.createTopic('events');
       emu.setEventTargets([topicArn]);

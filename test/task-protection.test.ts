@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ECSClient, UpdateTaskProtectionCommand } from '@aws-sdk/client-ecs';
 import { loadConfig, type Config } from '../src/config.js';
@@ -17,7 +16,7 @@ import { startDaemon } from '../src/daemon.js';
 import { HaproxyDriver } from '../src/haproxy/driver.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
 import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
-import { createLogger, silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/log.js';
 import { startRtmpServers, type RtmpServer } from '../dev/media/rtmp-server.js';
 import { createSyncer, type Syncer } from '../src/sync.js';
 import type { BackendServer, SyncOutcome } from '../src/model.js';
@@ -34,6 +33,7 @@ import { startPublisher, type Publisher } from './helpers/publisher.js';
 import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';
 import { openHeldStream } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
+import { capturingLogger } from './helpers/logs.js';
 
 const MIN = 60_000;
 const T0 = 1_700_000_000_000;
@@ -108,17 +108,6 @@ describe('planProtection (pure)', () => {
   });
 });
 
-/** A pino logger whose lines the test can read. */
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const dest = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: createLogger('debug', dest), lines };
-}
 
 function ecsClient(emulator: EcsEmulator, maxAttempts = 2) {
   return new ECSClient({
