@@ -40,7 +40,7 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
     onChange: (effect) => {
       // A stopping Server leaves rotation with one Runtime API command, before the sync that follows.
       if (effect.kind === 'removed' && config.applyMode === 'runtime') {
-        syncer.markChangedOutside();
+        syncer.noteDrainedOutside(effect.server.name);
         void driver.drainNow(effect.server.name);
       }
       syncSoon();

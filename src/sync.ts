@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import {
+  adoptDrains,
   afterFailure,
   afterSuccess,
   backoffRemaining,
@@ -66,8 +67,8 @@ async function inStage<T>(stage: SyncStage, fn: () => Promise<T> | T): Promise<T
 export class Syncer {
   private state: SyncState = INITIAL_SYNC_STATE;
   private inFlight: Promise<SyncOutcome> | undefined;
-  /** HAProxy was changed outside a sync (a drain on an ECS task event): the next sync brings the file along. */
-  private changedOutside = false;
+  /** Servers drained outside a sync (on an ECS task event) that the config file may not say yet. */
+  private readonly drainedOutside = new Set<string>();
   private readonly failures: FailureLog;
   private readonly now: () => number;
 
@@ -90,9 +91,9 @@ export class Syncer {
     return this.inFlight;
   }
 
-  /** HAProxy was just changed outside a sync; the next sync makes the config file say so. */
-  markChangedOutside(): void {
-    this.changedOutside = true;
+  /** This Server is being drained outside a sync; the sync that sees it drained brings the config file along. */
+  noteDrainedOutside(name: string): void {
+    this.drainedOutside.add(name);
   }
 
   /** Resolves once no sync is running. */
@@ -112,8 +113,6 @@ export class Syncer {
   }
 
   private async runSync(deferConfigFile: boolean): Promise<SyncOutcome> {
-    const changedOutside = this.changedOutside;
-    this.changedOutside = false;
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const { config, logger, haproxy, renderer } = this.deps;
@@ -150,17 +149,20 @@ export class Syncer {
     try {
       await inStage('render', () => renderer.load());
       let snapshot = await inStage('apply', () => haproxy.snapshot());
-      if (changedOutside && snapshot.running) {
-        // HAProxy was changed outside a sync (a drain on an ECS task event): the file follows what runs
-        // first, so that change is not taken for a drifted file (which a reload would repair).
-        const text = fileAfterSteps(snapshot, snapshot.file, render);
+      // Servers drained outside a sync (ECS task events) are stopping: a sync that discovered before
+      // their event must not put them back in rotation.
+      const stopping = new Set(this.drainedOutside);
+      if (stopping.size > 0 && snapshot.running) {
+        // And the file adopts those drains before anything is decided.
+        const { text, settled } = adoptDrains(snapshot, stopping, render);
+        for (const name of settled) this.drainedOutside.delete(name);
         if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
         else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
         if (text !== undefined) snapshot = { ...snapshot, file: text };
       }
       const settings = { applyMode: config.applyMode, maxDropPercent: config.maxDropPercent, ...(config.serverDrainTimeoutSeconds !== undefined && { drainTimeoutMs: config.serverDrainTimeoutSeconds * 1000 }) };
       const guarded = guardFleet(this.state, discovered, snapshot, settings);
-      fleet = guarded.fleet;
+      fleet = stopping.size > 0 ? guarded.fleet.filter((server) => !stopping.has(server.name)) : guarded.fleet;
       this.state = guarded.state;
       if (guarded.drop?.status === 'held') {
         dropHeld = { from: guarded.drop.from, to: guarded.drop.to, maxDropPercent: guarded.drop.maxDropPercent };

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  adoptDrains,
   afterFailure,
   afterSuccess,
   backoffRemaining,
@@ -366,6 +367,32 @@ describe('health page and the file after runtime steps', () => {
     assert.equal(fileAfterSteps({ servers: after }, text, render), undefined);
     assert.equal(fileAfterSteps({ servers: after }, 'older', render), text);
     assert.ok(text.includes('server s2 10.0.0.2:1935 disabled'), 'a held Server is written disabled');
+  });
+});
+
+describe('adoptDrains: Servers drained outside a sync (ECS task events)', () => {
+  const runningNow = [runningServer(1), runningServer(2, { maintenance: true }), runningServer(3)];
+  const fileBefore = render(renderedFromRuntime([runningServer(1), runningServer(2), runningServer(3)]));
+  const cases: { name: string; drained: string[]; servers?: RuntimeServer[]; file?: string; expect: { text?: string; settled: string[] } }[] = [
+    { name: 'drained, the file still says enabled: the file adopts it', drained: ['s2'], expect: { text: render(renderedFromRuntime(runningNow)), settled: ['s2'] } },
+    { name: 'not drained yet (the command still on its way): nothing now, kept for the next sync', drained: ['s3'], expect: { settled: [] } },
+    { name: 'the file says it already', drained: ['s2'], file: render(renderedFromRuntime(runningNow)), expect: { settled: ['s2'] } },
+    { name: 'gone from HAProxy: settled', drained: ['s9'], expect: { settled: ['s9'] } },
+    { name: 'the file differs in more than the drain (a real drift): not adopted, the reload repairs it', drained: ['s2'], file: `${fileBefore}# edited by hand\n`, expect: { settled: ['s2'] } },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      assert.deepEqual(adoptDrains({ file: c.file ?? fileBefore, servers: c.servers ?? runningNow }, new Set(c.drained), render), c.expect);
+    });
+  }
+  test('after adopting, decide sees no drift: no reload', () => {
+    const { text } = adoptDrains({ file: fileBefore, servers: runningNow }, new Set(['s2']), render);
+    const snapshot: HaproxySnapshot = { running: true, file: text, servers: runningNow, sessionsInOldWorkers: new Map() };
+    const fleet = [server(1), server(3)];
+    const d = decide({ state: INITIAL_SYNC_STATE, fleet, snapshot, busyElsewhere: new Set(), settings: { applyMode: 'runtime', maxDropPercent: 50 }, now: 0, render });
+    assert.notEqual(d.change.kind, 'reload', JSON.stringify(d.change));
+    const drifted = decide({ state: INITIAL_SYNC_STATE, fleet, snapshot: { ...snapshot, file: fileBefore }, busyElsewhere: new Set(), settings: { applyMode: 'runtime', maxDropPercent: 50 }, now: 0, render });
+    assert.equal(drifted.change.kind, 'reload', 'without adopting, the drain looks like a drifted file');
   });
 });
 

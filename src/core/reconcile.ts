@@ -194,6 +194,28 @@ export function fileAfterSteps(
   return text === file ? undefined : text;
 }
 
+/**
+ * Servers drained outside a sync (at once, on an ECS task event) make what runs differ from the file by
+ * exactly their `disabled`: the file adopts that, rather than a reload "repairing" a drifted file (a
+ * reload would cost maxconn 1 its guarantee). `text`: the file to write, when there is something to
+ * adopt and nothing else differs; `settled`: the names this snapshot accounts for (drained, or gone).
+ */
+export function adoptDrains(
+  snapshot: Pick<HaproxySnapshot, 'file' | 'servers' | 'peers'>,
+  drained: ReadonlySet<string>,
+  render: DecideInput['render'],
+): { text?: string; settled: string[] } {
+  const present = new Set(snapshot.servers.map((s) => s.name));
+  const inMaintenance = new Set(snapshot.servers.filter((s) => drained.has(s.name) && s.maintenance).map((s) => s.name));
+  const settled = [...drained].filter((name) => inMaintenance.has(name) || !present.has(name));
+  if (inMaintenance.size === 0) return { settled };
+  const peers = renderedFromRuntime(snapshot.peers ?? []);
+  const now = render(renderedFromRuntime(snapshot.servers), peers);
+  if (now === snapshot.file) return { settled };
+  const before = render(renderedFromRuntime(snapshot.servers.map((s) => (inMaintenance.has(s.name) ? { ...s, maintenance: false } : s))), peers);
+  return before === snapshot.file ? { text: now, settled } : { settled };
+}
+
 /** Names in `next` but not in `prev`, and the reverse. */
 export function diffNames(prev: readonly Server[], next: readonly Server[]): { added: string[]; removed: string[] } {
   const before = new Set(prev.map((s) => s.name));
