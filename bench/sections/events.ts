@@ -763,7 +763,7 @@ function report(
       rows: effectRows,
       notes: [
         `One change at a time (${ok.length} in all, 0.2–0.5 s apart) against the events daemon at 1,000 Servers (HAProxy 1,000 servers that fail their checks, the ${EVENTS.cron} schedule alongside). t0: the emulator's change, published at once to SNS → the Proxy's SQS queue, which answers the waiting long poll.`,
-        '→ event handled: the daemon\'s "ECS task event: Server added/removed" line (received, parsed, applied to its fleet). → sync begins: the sync\'s end minus its durationMs. → in HAProxy: the driver\'s "server added/drained" line, written when HAProxy answered the Runtime API command. → sync done: the "sync: runtime" line (after the config file is re-rendered, written and checked with `haproxy -c`).',
+        '→ event handled: the daemon\'s "ECS task event: Server added/removed" line (received, parsed, applied to its fleet). → sync begins: the sync\'s end minus its durationMs. → in HAProxy: the driver\'s "server added/drained" line, written when HAProxy answered the Runtime API command. → sync done: the "sync: runtime" line (with events the config file is then written and checked with `haproxy -c` in the background; a scheduled sync waits for it).',
         'The scheduled-sync row times the sync itself (from its tick: ListTasks pages, the runtime command, the file): what a change costs once the tick comes, before which it waits up to one interval (8a).',
         ...unexpected(e1000.warnings).map((w) => `daemon warned "${w}"`),
       ],
