@@ -57,7 +57,16 @@ export interface Config {
   peering?: PeeringConfig;
   /** ECS task state change events (EVENTS_TOPIC_ARN or EVENTS_QUEUE_URL): changes apply as they happen. */
   events?: EventsConfig;
+  /** CAPACITY_METRICS=on: this Proxy's share of the fleet's capacity to CloudWatch every period. */
+  capacityMetrics?: CapacityMetricsConfig;
   logLevel: string;
+}
+
+export interface CapacityMetricsConfig {
+  namespace: string;
+  periodSeconds: number;
+  /** Cluster (and Service with ECS_SERVICE): the Server fleet the figures are of. */
+  dimensions: Record<string, string>;
 }
 
 export interface EventsConfig {
@@ -324,6 +333,22 @@ export function loadConfig(env: Env = process.env): Config {
     };
   }
 
+  let capacityMetrics: CapacityMetricsConfig | undefined;
+  if (oneOf('CAPACITY_METRICS', ['on', 'off'], 'off') === 'on') {
+    if (discovery !== 'ecs') errors.push(new ConfigError('CAPACITY_METRICS', 'on', 'only with DISCOVERY=ecs: the figures are of an ECS Server service, which the scaling stack scales'));
+    const namespace = read('CAPACITY_METRICS_NAMESPACE') ?? 'RTMPProxy';
+    if (!/^[A-Za-z0-9._/#:-]{1,255}$/.test(namespace) || namespace.startsWith('AWS/')) {
+      errors.push(new ConfigError('CAPACITY_METRICS_NAMESPACE', namespace, 'a CloudWatch namespace: 1 to 255 letters, digits or . _ / # : -, not starting with AWS/'));
+    }
+    const periodRaw = read('CAPACITY_METRICS_PERIOD');
+    const periodSeconds = periodRaw === undefined ? 60 : /^\d+$/.test(periodRaw) ? Number(periodRaw) : NaN;
+    if (!(periodSeconds === 10 || periodSeconds === 30 || (periodSeconds >= 60 && periodSeconds <= 3600 && periodSeconds % 60 === 0))) {
+      errors.push(new ConfigError('CAPACITY_METRICS_PERIOD', periodRaw ?? '', 'seconds: 10, 30, or a multiple of 60 up to 3600 (the periods CloudWatch aggregates on); default 60'));
+    }
+    const cluster = (ecsCluster ?? '').split('/').pop() ?? '';
+    capacityMetrics = { namespace, periodSeconds, dimensions: { Cluster: cluster, ...(ecsService !== undefined && { Service: ecsService }) } };
+  }
+
   if (errors.length > 0) throw new ConfigErrors(errors);
   return {
     discovery,
@@ -358,6 +383,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...(busyCheck !== undefined && { busyCheck }),
     ...(peering !== undefined && { peering }),
     ...(events !== undefined && { events }),
+    ...(capacityMetrics !== undefined && { capacityMetrics }),
     logLevel,
   };
 }

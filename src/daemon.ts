@@ -1,4 +1,5 @@
 import cron from 'node-cron';
+import { startCapacityPublisher, type CapacityPublisher } from './aws/capacity-metrics.js';
 import { createTaskProtector } from './aws/task-protection.js';
 import type { Config } from './config.js';
 import { createDiscovery } from './discovery/index.js';
@@ -27,6 +28,8 @@ export interface Daemon {
   stop(opts?: { stopHaproxy?: boolean }): Promise<void>;
   /** With EVENTS_TOPIC_ARN / EVENTS_QUEUE_URL: the ECS task events feeding the fleet. */
   readonly events?: EventDrivenDiscovery;
+  /** With CAPACITY_METRICS=on: the CloudWatch publisher. */
+  readonly capacity?: CapacityPublisher;
 }
 
 /** Syncs once now, then on SYNC_SCHEDULE; node-cron skips a tick while a sync still runs. */
@@ -72,13 +75,26 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
   const peers = config.peering ? async () => (await driver.backend()).peers ?? [] : undefined;
   metrics = new Metrics({ backend, ...(peers && { peers }), configPath: config.haproxyConfig, logger, ...(events && { events: true }) });
   /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
+  /** The last successful sync's holds: the capacity figures leave out what a peer owns. */
+  let lastHeld: NonNullable<Extract<SyncOutcome, { ok: true }>['held']> = [];
   const observed = async (outcome: SyncOutcome) => {
+    if (outcome.ok) lastHeld = outcome.held ?? [];
     await metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
     // Not awaited: under throttling a protection call may take seconds; it never throws.
     if (outcome.ok && protector) void protector.update(outcome.backend);
     return outcome;
   };
   const syncAndObserve = async () => observed(await syncer.sync());
+  // CAPACITY_METRICS: this Proxy's share of the fleet's capacity, on a timer of its own.
+  const capacity =
+    config.capacityMetrics &&
+    startCapacityPublisher({
+      ...config.capacityMetrics,
+      readBackend: backend,
+      readCounters: () => driver.backendCounters(),
+      held: () => lastHeld,
+      logger,
+    });
   // An event that changed the fleet: a sync as soon as the one running (if any) is done, since that
   // one discovered before the event; events arriving meanwhile share the next sync.
   let eventSync: Promise<void> | undefined;
@@ -139,6 +155,7 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
       }
       await task.stop();
       await task.destroy();
+      capacity?.stop();
       accepting = false;
       await events?.stop();
       await firstSync.catch(() => undefined);
@@ -161,7 +178,7 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
       await (await metricsServer)?.close();
       logger.info('rtmp-proxy stopped');
     })());
-  return { syncer, driver, haproxy: driver.process, metrics, firstSync, stop, syncNow: syncAndObserve, ...(events && { events }) };
+  return { syncer, driver, haproxy: driver.process, metrics, firstSync, stop, syncNow: syncAndObserve, ...(events && { events }), ...(capacity && { capacity }) };
 }
 
 /** ECS task events feeding the fleet; the full listing becomes the periodic safety net. */

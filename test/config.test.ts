@@ -188,3 +188,28 @@ describe('ECS task events (EVENTS_TOPIC_ARN, EVENTS_QUEUE_URL)', () => {
     }
   });
 });
+
+describe('capacity metrics (CAPACITY_METRICS)', () => {
+  test('off by default; on: namespace RTMPProxy, every minute, the Server cluster (and service) as dimensions', () => {
+    assert.equal(loadConfig(base).capacityMetrics, undefined);
+    assert.deepEqual(loadConfig({ ...base, CAPACITY_METRICS: 'on' }).capacityMetrics, { namespace: 'RTMPProxy', periodSeconds: 60, dimensions: { Cluster: 'media' } });
+    assert.deepEqual(
+      loadConfig({ ...base, ECS_CLUSTER: 'arn:aws:ecs:eu-west-1:123456789012:cluster/live', ECS_SERVICE: 'rtmp-server', CAPACITY_METRICS: 'on', CAPACITY_METRICS_PERIOD: '30', CAPACITY_METRICS_NAMESPACE: 'Live/RTMP' }).capacityMetrics,
+      { namespace: 'Live/RTMP', periodSeconds: 30, dimensions: { Cluster: 'live', Service: 'rtmp-server' } },
+    );
+  });
+
+  test('a bad value names the variable, the value and what is allowed', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ ...base, CAPACITY_METRICS: 'yes' }, /^CAPACITY_METRICS="yes" is not valid: one of on, off$/],
+      [{ ...base, CAPACITY_METRICS: 'on', CAPACITY_METRICS_PERIOD: '45' }, /^CAPACITY_METRICS_PERIOD="45" is not valid: seconds: 10, 30, or a multiple of 60/],
+      [{ ...base, CAPACITY_METRICS: 'on', CAPACITY_METRICS_NAMESPACE: 'AWS/ECS' }, /^CAPACITY_METRICS_NAMESPACE="AWS\/ECS" is not valid: a CloudWatch namespace/],
+      [{ DISCOVERY: 'static', STATIC_SERVERS: '10.0.0.1:1935', CAPACITY_METRICS: 'on' }, /^CAPACITY_METRICS="on" is not valid: only with DISCOVERY=ecs/],
+    ];
+    for (const [env, expected] of cases) {
+      const errors = errorsOf(env);
+      assert.equal(errors.length, 1, `${JSON.stringify(env)} gave ${JSON.stringify(errors)}`);
+      assert.match(errors[0]!, expected);
+    }
+  });
+});

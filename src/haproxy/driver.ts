@@ -130,6 +130,12 @@ export class HaproxyDriver implements HaproxyClient {
     return { servers, sessionsInOldWorkers, ...(this.opts.peering && { peers: await api.servers(PEER_BACKEND) }) };
   }
 
+  /** The RTMP backend's queue and failed connections (capacity metrics). */
+  async backendCounters(): Promise<{ queued: number; failedConnections: number }> {
+    const { api } = await this.currentWorker();
+    return api.backendCounters(RTMP_BACKEND);
+  }
+
   /**
    * The current worker's backend, through the admin socket; when that does not answer (its file
    * deleted, say: a reload would not bring it back, the new worker inherits the listening socket),

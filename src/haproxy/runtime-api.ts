@@ -40,6 +40,15 @@ export class RuntimeApi {
   }
 
   /** Connections a frontend carries now. */
+  /** The backend's own row: streamers in its queue, and connections it failed to place (queue timeouts count here). */
+  async backendCounters(backend: string): Promise<{ queued: number; failedConnections: number }> {
+    const row = parseCsv(await this.command(`show stat ${backend} 2 -1`)).find((r) => r.svname === 'BACKEND');
+    const queued = Number(row?.qcur);
+    const failedConnections = Number(row?.econ);
+    if (!Number.isInteger(queued) || !Number.isInteger(failedConnections)) throw new Error(`no queue or failed-connection count for backend ${backend} in "show stat"`);
+    return { queued, failedConnections };
+  }
+
   async frontendSessions(frontend: string): Promise<number> {
     const row = parseCsv(await this.command(`show stat ${frontend} 1 -1`)).find((r) => r.svname === 'FRONTEND');
     const scur = Number(row?.scur);
