@@ -185,7 +185,7 @@ describe('stacks/service.yml', () => {
   });
 
   it('never grants a wildcard action, and "*" resources only where the action has no resource-level permissions', () => {
-    const wildcardResourceOk = new Set(['ecs:ListTasks', 'ec2:DescribeNetworkInterfaces', 'ecr:GetAuthorizationToken', 'route53:CreateHealthCheck', 'route53:ListHealthChecks', 'sqs:ListQueues']);
+    const wildcardResourceOk = new Set(['ecs:ListTasks', 'ec2:DescribeNetworkInterfaces', 'ecr:GetAuthorizationToken', 'route53:CreateHealthCheck', 'route53:ListHealthChecks', 'sqs:ListQueues', 'cloudwatch:PutMetricData']);
     let count = 0;
     for (const [name, r] of Object.entries(resources)) {
       if (r.Type !== 'AWS::IAM::Role') continue;
@@ -208,7 +208,7 @@ describe('stacks/service.yml', () => {
 
   it("gives the task role only the fleet reads, scoped to the Servers' cluster, and the Proxies' own tasks", () => {
     const statements = statementsOf(resources.TaskRole!);
-    const actions = statements.flatMap((s) => asArray(s.Action)).filter((a) => !/^(sqs|sns):/.test(a)).sort();
+    const actions = statements.flatMap((s) => asArray(s.Action)).filter((a) => !/^(sqs|sns|cloudwatch):/.test(a)).sort();
     assert.deepEqual(actions, ['ec2:DescribeNetworkInterfaces', 'ecs:DescribeTasks', 'ecs:DescribeTasks', 'ecs:GetTaskProtection', 'ecs:ListTasks', 'ecs:UpdateTaskProtection']);
     const list = statements.find((s) => asArray(s.Action).includes('ecs:ListTasks'))!;
     const [servers, proxies] = (list.Condition!.ArnEquals as Obj)['ecs:cluster'] as Obj[];
@@ -309,6 +309,16 @@ describe('stacks/service.yml', () => {
     // The daemon accepts what the stack sets (a stack name of 40 characters still leaves room for a task id).
     const config = loadConfig({ DISCOVERY: 'ecs', ECS_CLUSTER: 'media', EVENTS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:rtmp-proxy-service-server-events', EVENTS_QUEUE_PREFIX: `${'s'.repeat(40)}-events-`, FULL_SYNC_INTERVAL: String(params.FullSyncInterval!.Default), ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/v4/x' });
     assert.equal(config.events?.fullSyncIntervalSeconds, 300);
+  });
+
+  it('CapacityMetrics: the daemon publishes to its namespace only, the settings it reads', () => {
+    const put = statementsOf(resources.TaskRole!).find((s) => s.Sid === 'PublishCapacityMetrics')!;
+    assert.deepEqual(asArray(put.Action), ['cloudwatch:PutMetricData']);
+    assert.deepEqual(put.Condition, { StringEquals: { 'cloudwatch:namespace': { Ref: 'CapacityMetricsNamespace' } } });
+    const env = Object.fromEntries((container().Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+    assert.deepEqual(env.CAPACITY_METRICS, { Ref: 'CapacityMetrics' });
+    const config = loadConfig({ DISCOVERY: 'ecs', ECS_CLUSTER: 'media', CAPACITY_METRICS: String(params.CapacityMetrics!.Default), CAPACITY_METRICS_NAMESPACE: String(params.CapacityMetricsNamespace!.Default) });
+    assert.equal(config.capacityMetrics?.namespace, 'RTMPProxy');
   });
 
   it('runs the registrar on task state changes and every minute, retries, and keeps failed runs in a dead-letter queue', () => {
