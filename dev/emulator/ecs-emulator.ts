@@ -1,11 +1,15 @@
 /**
- * A small ECS (+ slivers of EC2, Route 53, SQS and SNS) API emulator speaking the real wire protocols,
- * so the real `@aws-sdk/client-ecs`, `-ec2`, `-route-53`, `-sqs` and `-sns` run unchanged against it
- * via `endpoint` or AWS_ENDPOINT_URL_ECS / _EC2 / _ROUTE_53 / _SQS / _SNS. All share one port:
+ * A small ECS (+ slivers of EC2, Route 53, SQS, SNS and CloudWatch) API emulator speaking the real wire
+ * protocols, so the real `@aws-sdk/client-ecs`, `-ec2`, `-route-53`, `-sqs`, `-sns` and `-cloudwatch` run
+ * unchanged against it via `endpoint` or AWS_ENDPOINT_URL_ECS / _EC2 / _ROUTE_53 / _SQS / _SNS /
+ * _CLOUDWATCH. All share one port:
  *
  * - ECS, AWS JSON 1.1: `POST /` with `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Op>`.
  * - SQS, AWS JSON 1.0: `POST /` with `X-Amz-Target: AmazonSQS.<Op>` (standard queues, long polling;
  *   the state machine is in sqs.ts).
+ * - CloudWatch, AWS JSON 1.0: `POST /` with `X-Amz-Target: GraniteServiceVersion20100801.<Op>`, bodies
+ *   maybe gzipped (PutMetricData, GetMetricData, ListMetrics; the state machine is in cloudwatch.ts;
+ *   `metricData()` and `GET /_emulator/cloudwatch` show every datapoint stored).
  * - EC2 and SNS, query protocol: `POST /` with a form body `Action=…`, XML answers; dispatched by the
  *   Action name (EC2: DescribeNetworkInterfaces; SNS: topics with SQS subscriptions, in sns.ts).
  * - Route 53, REST-XML: any method on `/2013-04-01/...` (hosted zones, record sets, health checks;
@@ -25,10 +29,24 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type { Task } from '@aws-sdk/client-ecs';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { queueDoesNotExist, Sqs, SqsError, sqsErrorResponse, SQS_ACTIONS, SQS_CONTENT_TYPE, SQS_TARGET_PREFIX, type QueueSummary, type SqsAction } from './sqs.js';
+import {
+  CloudWatch,
+  CloudWatchError,
+  cloudWatchErrorResponse,
+  cloudWatchFaultError,
+  CLOUDWATCH_ACTIONS,
+  CLOUDWATCH_CONTENT_TYPE,
+  CLOUDWATCH_TARGET_PREFIX,
+  PUT_METRIC_DATA_MAX_BYTES,
+  requestEntityTooLarge,
+  type CloudWatchAction,
+  type MetricDatapoint,
+} from './cloudwatch.js';
 import { Sns, SnsError, snsErrorResponse, snsNotFound, SNS_ACTIONS, type SnsAction, type TopicSummary } from './sns.js';
 import {
   errorResponse as route53Error,
@@ -45,9 +63,10 @@ import {
 export type { HealthCheck, HostedZoneSummary, ResourceRecordSet, Route53Action } from './route53.js';
 export type { QueueSummary, SqsAction } from './sqs.js';
 export type { SnsAction, TopicSummary } from './sns.js';
+export type { CloudWatchAction, MetricDatapoint } from './cloudwatch.js';
 
 export type EcsAction = 'ListTasks' | 'DescribeTasks' | 'UpdateTaskProtection' | 'GetTaskProtection';
-export type ApiAction = EcsAction | 'DescribeNetworkInterfaces' | Route53Action | SqsAction | SnsAction;
+export type ApiAction = EcsAction | 'DescribeNetworkInterfaces' | Route53Action | SqsAction | SnsAction | CloudWatchAction;
 
 export interface TaskSpec {
   cluster?: string;
@@ -89,7 +108,7 @@ export interface FaultSpec {
 
 export interface CallRecord {
   action: string;
-  /** The decoded request: JSON body for ECS and SQS, form fields for EC2 and SNS; for Route 53 the path ids, query fields and XML body. */
+  /** The decoded request: JSON body for ECS, SQS and CloudWatch (gunzipped), form fields for EC2 and SNS; for Route 53 the path ids, query fields and XML body. */
   params: Record<string, unknown>;
   /** ListTasks page number (1-based). */
   page?: number;
@@ -194,6 +213,8 @@ export interface EcsEmulator {
   queues(): QueueSummary[];
   /** SNS topics with their subscriptions. */
   topics(): TopicSummary[];
+  /** CloudWatch datapoints stored by PutMetricData, in arrival order (timestamps in epoch ms). */
+  metricData(filter?: { namespace?: string; metricName?: string }): MetricDatapoint[];
 }
 
 export interface EmulatorOptions {
@@ -315,6 +336,7 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
   const route53 = new Route53();
   const sqs = new Sqs(region, accountId);
   const sns = new Sns(region, accountId, (queueArn, body) => sqs.sendToArn(queueArn, body));
+  const cloudwatch = new CloudWatch();
   let eventTargets: string[] = [];
   let emitted: TaskStateChangeEvent[] = [];
   const closing = new AbortController();
@@ -807,6 +829,46 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
     }
   }
 
+  /**
+   * CloudWatch (JSON 1.0): size-checked as received (1 MiB, gzipped or not), gunzipped when the SDK
+   * compressed it, decoded here, executed by cloudwatch.ts.
+   */
+  async function handleCloudWatch(req: IncomingMessage, res: ServerResponse, raw: Buffer, action: string): Promise<void> {
+    const send = (answer: { status: number; headers: Record<string, string>; body: string }) => {
+      if (res.destroyed) return;
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.body);
+    };
+    const sendError = (err: CloudWatchError) => send(cloudWatchErrorResponse(err));
+    if (action === 'PutMetricData' && raw.length > PUT_METRIC_DATA_MAX_BYTES) {
+      callLog.push({ action, params: {}, at: Date.now() });
+      return sendError(requestEntityTooLarge(raw.length));
+    }
+    let params: Record<string, unknown>;
+    try {
+      const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
+      const text = (encoding === 'gzip' ? gunzipSync(raw, { maxOutputLength: MAX_BODY_BYTES }) : raw).toString('utf8');
+      const parsed: unknown = text === '' ? {} : JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      params = parsed as Record<string, unknown>;
+    } catch {
+      callLog.push({ action, params: {}, at: Date.now() });
+      return sendError(new CloudWatchError(400, 'SerializationException', 'Request body is not valid (gzipped) JSON', 'SerializationException', 'com.amazon.coral.service'));
+    }
+    const step = await intercept(req, action, params);
+    if (step === null) return;
+    if (step.fault === 'malformed') return send({ status: 200, headers: { 'content-type': CLOUDWATCH_CONTENT_TYPE }, body: '{"MetricDataResults": [{"Id": ' });
+    if (step.fault !== undefined) return sendError(cloudWatchFaultError(step.fault, action));
+    try {
+      const result = cloudwatch.execute(action, params);
+      send({ status: 200, headers: { 'content-type': CLOUDWATCH_CONTENT_TYPE, 'x-amzn-requestid': randomUUID() }, body: JSON.stringify(result) });
+    } catch (err) {
+      if (err instanceof CloudWatchError) return sendError(err);
+      logger.error({ err, action }, 'emulator CloudWatch operation failed');
+      sendError(new CloudWatchError(500, 'InternalServiceFault', String(err), 'InternalServiceError'));
+    }
+  }
+
   function setEventTargets(arns: string[]): void {
     for (const arn of arns) {
       if (typeof arn !== 'string' || !/^arn:aws[a-z-]*:(sns|sqs):[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(arn)) {
@@ -838,7 +900,8 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
    * GET /_emulator/route53 (hosted zones with their record sets, live health checks),
    * GET /_emulator/sqs (queues with message counts), GET /_emulator/sns (topics, subscriptions),
    * PUT /_emulator/event-targets {"targets": [ARN, …]}, GET /_emulator/event-targets,
-   * GET /_emulator/events (task state change events emitted).
+   * GET /_emulator/events (task state change events emitted), GET /_emulator/cloudwatch
+   * (?namespace=&metricName= optional: the CloudWatch datapoints stored, in arrival order).
    */
   function handleAdmin(req: IncomingMessage, res: ServerResponse, path: string, body: string): void {
     const send = (status: number, value: unknown) => {
@@ -878,6 +941,13 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
           return send(200, { queues: sqs.summaries(req.headers.host ?? new URL(api.url).host) });
         case 'GET /_emulator/sns':
           return send(200, { topics: sns.summaries() });
+        case 'GET /_emulator/cloudwatch': {
+          const query = new URL(req.url ?? '/', 'http://emulator').searchParams;
+          const filter: { namespace?: string; metricName?: string } = {};
+          if (query.has('namespace')) filter.namespace = query.get('namespace')!;
+          if (query.has('metricName')) filter.metricName = query.get('metricName')!;
+          return send(200, { metricData: cloudwatch.metricData(filter) });
+        }
         case 'PUT /_emulator/event-targets': {
           const targets = json().targets;
           if (!Array.isArray(targets)) throw new Error('targets must be a list of SNS topic or SQS queue ARNs');
@@ -908,8 +978,18 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       else chunks.push(chunk);
     });
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
       const path = (req.url ?? '/').split('?')[0]!;
+      const cwTarget = req.headers['x-amz-target'];
+      if (req.method === 'POST' && typeof cwTarget === 'string' && cwTarget.startsWith(CLOUDWATCH_TARGET_PREFIX) && !path.startsWith('/_emulator/')) {
+        // Before decoding: PutMetricData bodies may be gzipped.
+        handleCloudWatch(req, res, raw, cwTarget.slice(CLOUDWATCH_TARGET_PREFIX.length)).catch((err: unknown) => {
+          logger.error({ err }, 'emulator request failed');
+          if (!res.headersSent) res.writeHead(500).end();
+        });
+        return;
+      }
+      const body = raw.toString('utf8');
       if (path.startsWith('/_emulator/')) return handleAdmin(req, res, path, body);
       if (path.startsWith(ROUTE53_PATH_PREFIX)) {
         handleRoute53(req, res, body).catch((err: unknown) => {
@@ -987,6 +1067,7 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       route53.reset();
       sqs.reset();
       sns.reset();
+      cloudwatch.reset();
       eventTargets = [];
       emitted = [];
     },
@@ -1012,6 +1093,7 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
     subscribeQueue: (topicArn, queueArn, subscribeOpts = {}) => sns.subscribe(topicArn, queueArn, subscribeOpts.raw === true),
     queues: () => sqs.summaries(new URL(api.url).host),
     topics: () => sns.summaries(),
+    metricData: (filter) => cloudwatch.metricData(filter),
   };
   if (opts.eventTargets !== undefined) setEventTargets(opts.eventTargets);
   return api;
@@ -1110,6 +1192,7 @@ const FAULT_ACTIONS: readonly string[] = [
   ...ROUTE53_ACTIONS,
   ...SQS_ACTIONS,
   ...SNS_ACTIONS,
+  ...CLOUDWATCH_ACTIONS,
   '*',
 ];
 

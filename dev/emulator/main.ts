@@ -1,5 +1,5 @@
 /**
- * The API emulator (ECS, EC2, Route 53, SQS, SNS) as a process, for docker compose and manual runs:
+ * The API emulator (ECS, EC2, Route 53, SQS, SNS, CloudWatch) as a process, for docker compose and manual runs:
  *
  *   node dist/dev/emulator/main.js
  *
@@ -18,7 +18,7 @@
  *   LOG_LEVEL         pino level (default info)
  *
  * The first line on stdout ("ECS emulator listening") carries the url and the created topics' ARNs
- * and queues' URLs. Point the daemon at it with AWS_ENDPOINT_URL_ECS / _EC2 / _SQS / _SNS =
+ * and queues' URLs. Point the daemon at it with AWS_ENDPOINT_URL_ECS / _EC2 / _SQS / _SNS / _CLOUDWATCH =
  * http://HOST:PORT, and drive it with the admin API, e.g.
  * `curl -XPOST localhost:4566/_emulator/tasks -d '{"address":"10.0.0.9"}'` (its event goes to EVENT_TARGETS).
  */
