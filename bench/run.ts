@@ -15,6 +15,7 @@ import { runEvents } from './sections/events.js';
 import { runMemory } from './sections/memory.js';
 import { runProxies } from './sections/proxies.js';
 import { runRefused } from './sections/refused.js';
+import { runScaling } from './sections/scaling.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** bench/ in the source tree (this file runs from dist/bench/). */
@@ -30,6 +31,7 @@ const SECTIONS: Array<{ id: string; name: string; run: (ctx: BenchContext) => Pr
   { id: '6', name: 'burst-churn', run: runBurstChurnSection },
   { id: '7', name: 'several-proxies', run: runProxies },
   { id: '8', name: 'task-events', run: runEvents },
+  { id: '9', name: 'scaling', run: runScaling },
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
@@ -39,7 +41,7 @@ function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
     if (arg === '--quick') quick = true;
     else if (arg.startsWith('--only=')) only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6,7,8]');
+      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6,7,8,9]');
       process.exit(0);
     } else {
       console.error(`unknown argument ${arg}; try --help`);
