@@ -3,6 +3,7 @@
 #
 #   sh ./stack-up.sh ecr                                   the image repository (once)
 #   sh ./stack-up.sh service ImageVersion=1.2.3 ClusterName=live VpcId=vpc-... SubnetIds=subnet-a,subnet-b
+#   sh ./stack-up.sh server-scaling ServerClusterName=media ServerServiceName=rtmp-server   (optional)
 #
 # Key=Value arguments are the template's parameters (stacks/<stack>.yml); on an update, every
 # parameter not given keeps its previous value. Region and credentials are the AWS CLI's own
@@ -12,9 +13,10 @@ set -eu
 
 usage() {
   cat >&2 <<'USAGE'
-usage: sh ./stack-up.sh ecr|service [Key=Value ...]
-  ecr       the ECR repository the deploy script pushes to (stack <prefix>-ecr)
-  service   the Fargate service, its roles, security group and Route 53 records (stack <prefix>-service)
+usage: sh ./stack-up.sh ecr|service|server-scaling [Key=Value ...]
+  ecr             the ECR repository the deploy script pushes to (stack <prefix>-ecr)
+  service         the Fargate service, its roles, security group and Route 53 records (stack <prefix>-service)
+  server-scaling  scales the Server service on the Proxies' capacity metrics (stack <prefix>-server-scaling)
   Key=Value template parameters, e.g. ImageVersion=1.2.3 (see stacks/<stack>.yml)
 USAGE
 }
@@ -26,7 +28,7 @@ fi
 stack=$1
 shift
 case "$stack" in
-  ecr | service) ;;
+  ecr | service | server-scaling) ;;
   -h | --help | help)
     usage
     exit 0

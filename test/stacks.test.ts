@@ -12,6 +12,7 @@ import { loadTemplate, type Obj } from './helpers/cfn-template.js';
 import { bundleRegistrar } from '../dev/bundle-registrar.js';
 import { registrarConfigFrom } from '../src/registrar/handler.js';
 import { loadConfig } from '../src/config.js';
+import { RECOMMENDED_STEP_POLICY, stepScalingSettings } from '../src/core/scaling.js';
 
 const ROOT = PACKAGE_ROOT;
 
@@ -404,6 +405,53 @@ describe('stacks/service.yml', () => {
   });
 });
 
+describe('stacks/server-scaling.yml', () => {
+  const t = loadTemplate('stacks/server-scaling.yml');
+  const resources = t.Resources as Record<string, Obj>;
+  const params = t.Parameters as Record<string, Obj>;
+  const props = (name: string) => resources[name]!.Properties as Obj;
+
+  it('deploys the policy the simulator chose (bench section 9): the same steps, thresholds and defaults', () => {
+    assertReferencesResolve(t);
+    const settings = stepScalingSettings(RECOMMENDED_STEP_POLICY);
+    const steps = ((props('ScaleOutPolicy').StepScalingPolicyConfiguration as Obj).StepAdjustments as Obj[]).map((s) => ({
+      ...(s.MetricIntervalLowerBound !== undefined && { lower: s.MetricIntervalLowerBound }),
+      upper: s.MetricIntervalUpperBound,
+      adjustment: s.ScalingAdjustment,
+    }));
+    assert.deepEqual(steps, settings.scaleOut.steps);
+    const defaults = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.Default]));
+    assert.deepEqual(
+      { min: defaults.MinServers, max: defaults.MaxServers, headroom: defaults.Headroom, inMargin: defaults.ScaleInMargin, inEvaluationMinutes: defaults.ScaleInMinutes, inStep: defaults.ScaleInStep, inCooldownS: defaults.ScaleInCooldown, outCooldownS: defaults.ScaleOutCooldown },
+      { min: settings.min, max: settings.max, headroom: settings.scaleOut.threshold, inMargin: RECOMMENDED_STEP_POLICY.inMargin, inEvaluationMinutes: settings.scaleIn.evaluationPeriods, inStep: RECOMMENDED_STEP_POLICY.inStep, inCooldownS: settings.scaleIn.cooldownS, outCooldownS: settings.scaleOut.cooldownS },
+    );
+    assert.equal(props('FreeServersLowAlarm').ComparisonOperator, settings.scaleOut.comparison);
+    assert.equal(props('FreeServersHighAlarm').ComparisonOperator, settings.scaleIn.comparison);
+    assert.deepEqual((props('ScaleInPolicy').StepScalingPolicyConfiguration as Obj).StepAdjustments, [{ MetricIntervalLowerBound: 0, ScalingAdjustment: { 'Fn::Sub': '-${ScaleInStep}' } }]);
+  });
+
+  it("alarms on the fleet's ServersFree as the Proxies publish it: their namespace, Cluster and Service, Sum per minute", () => {
+    const low = props('FreeServersLowAlarm');
+    assert.deepEqual([low.MetricName, low.Statistic, low.Period, low.Threshold], ['ServersFree', 'Sum', 60, { Ref: 'Headroom' }]);
+    assert.deepEqual(low.AlarmActions, [{ Ref: 'ScaleOutPolicy' }]);
+    assert.deepEqual(props('FreeServersHighAlarm').AlarmActions, [{ Ref: 'ScaleInPolicy' }]);
+    const dimensions = (low.Dimensions as Array<{ Name: string }>).map((d) => d.Name);
+    const config = loadConfig({ DISCOVERY: 'ecs', ECS_CLUSTER: 'media', ECS_SERVICE: 'rtmp-server', CAPACITY_METRICS: 'on' });
+    assert.deepEqual(dimensions, Object.keys(config.capacityMetrics!.dimensions), 'the dimensions the daemon publishes with');
+    assert.equal(params.CapacityMetricsNamespace!.Default, config.capacityMetrics!.namespace);
+    for (const name of ['FreeServersLowAlarm', 'FreeServersHighAlarm']) assert.equal(props(name).TreatMissingData, 'notBreaching', `${name}: no data, no scaling`);
+    const math = (props('FreeServersHighAlarm').Metrics as Obj[]).find((m) => m.Expression !== undefined)!;
+    assert.deepEqual(math.Expression, { 'Fn::Sub': 'free - ${ScaleInMargin}' });
+  });
+
+  it('uses the service-linked role (no IAM of its own) and scales the named ECS service', () => {
+    assert.ok(!Object.values(resources).some((r) => r.Type === 'AWS::IAM::Role'));
+    assert.equal(props('ScalableTarget').RoleARN, undefined);
+    assert.deepEqual(props('ScalableTarget').ResourceId, { 'Fn::Sub': 'service/${ServerClusterName}/${ServerServiceName}' });
+    assert.equal(props('ScalableTarget').ScalableDimension, 'ecs:service:DesiredCount');
+  });
+});
+
 // ---- stack-up.sh with a stub aws ----
 describe('stack-up.sh', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-proxy-stackup-'));
@@ -457,6 +505,12 @@ describe('stack-up.sh', () => {
     ]);
   });
 
+  it('deploys the optional server-scaling stack with its overrides', () => {
+    const r = run(['server-scaling', 'ServerClusterName=media', 'ServerServiceName=rtmp-server']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls, [[...base('server-scaling'), '--parameter-overrides', 'ServerClusterName=media', 'ServerServiceName=rtmp-server']]);
+  });
+
   it('names the stacks and the repository by STACK_PREFIX (an independent set), and keeps an explicit EcrStackName or RepositoryName', () => {
     assert.deepEqual(run(['ecr'], { STACK_PREFIX: 'staging' }).calls, [[...base('ecr', 'staging'), '--parameter-overrides', 'RepositoryName=staging']]);
     assert.deepEqual(run(['ecr', 'RepositoryName=shared'], { STACK_PREFIX: 'staging' }).calls, [[...base('ecr', 'staging'), '--parameter-overrides', 'RepositoryName=shared']]);
@@ -489,7 +543,7 @@ describe('shell scripts', () => {
 });
 
 describe("the stacks against AWS's resource specification (@aws-cdk/aws-service-spec)", () => {
-  for (const file of ['stacks/ecr.yml', 'stacks/service.yml']) {
+  for (const file of ['stacks/ecr.yml', 'stacks/service.yml', 'stacks/server-scaling.yml']) {
     it(`${file}: every type, property (and its shape), required property, attribute and !Sub reference is in the specification`, () => {
       assert.deepEqual(checkTemplateAgainstSpec(loadTemplate(file)), []);
     });
