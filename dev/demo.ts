@@ -60,6 +60,7 @@ const PROXY_SERVICE_NAME = 'rtmp-proxy';
 /** The topic the emulator publishes ECS task state changes to (its account is 123456789012). */
 const EVENTS_TOPIC_NAME = 'rtmp-server-events';
 const EVENTS_TOPIC_ARN = `arn:aws:sns:us-east-1:123456789012:${EVENTS_TOPIC_NAME}`;
+const CAPACITY_PERIOD_SECONDS = 10;
 /** The single Proxy's stand-in task (several Proxies are tasks of PROXY_SERVICE_NAME). */
 const SINGLE_PROXY_TASK_ARN = `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/demo-proxy`;
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -172,6 +173,10 @@ export function daemonEnv(env: Env, o: { dir: string; emulatorUrl: string; hapro
     AWS_ENDPOINT_URL_EC2: o.emulatorUrl,
     AWS_ENDPOINT_URL_SQS: o.emulatorUrl,
     AWS_ENDPOINT_URL_SNS: o.emulatorUrl,
+    AWS_ENDPOINT_URL_CLOUDWATCH: o.emulatorUrl,
+    // Capacity metrics every 10 s (the service stack: every minute), recorded by the emulator's CloudWatch.
+    CAPACITY_METRICS: 'on',
+    CAPACITY_METRICS_PERIOD: String(CAPACITY_PERIOD_SECONDS),
     // ECS task events as the service stack wires them: the emulator publishes each task change to
     // this topic, and each Proxy subscribes a queue of its own (named after its task).
     EVENTS_TOPIC_ARN: EVENTS_TOPIC_ARN,
@@ -198,6 +203,19 @@ export function formatTable(rows: readonly ServerRow[], proxyHeader = 'PROXY'): 
   return all
     .map((r) => `  ${r.server.padEnd(w[0]!)}  ${r.ecs.padEnd(w[1]!)}  ${r.proxy.padEnd(w[2]!)}  ${r.streams.length > 0 ? r.streams.join(',') : '-'}`)
     .join('\n');
+}
+
+/**
+ * The capacity figures CloudWatch holds for the latest period, summed over the Proxies (each publishes
+ * its share), as one line; undefined before the first publication.
+ */
+export function formatCapacity(datapoints: ReadonlyArray<{ metricName: string; timestamp: number; value?: number }>): string | undefined {
+  const latest = Math.max(...datapoints.map((d) => d.timestamp));
+  if (!Number.isFinite(latest)) return undefined;
+  const sums = new Map<string, number>();
+  for (const d of datapoints) if (d.timestamp === latest) sums.set(d.metricName, (sums.get(d.metricName) ?? 0) + (d.value ?? 0));
+  const order = ['ServersFree', 'ServersBusy', 'ServersHeld', 'ServersTotal', 'StreamersQueued', 'StreamersRefused'];
+  return order.filter((m) => sums.has(m)).map((m) => `${m} ${sums.get(m)}`).join(' · ');
 }
 
 /** What a user types to push a cheap test stream (same settings as the tests' publisher). */
@@ -262,6 +280,7 @@ class Demo {
   private proxies: ProxyRun[] = [];
   private poller: NodeJS.Timeout | undefined;
   private lastTable = '';
+  private lastCapacity: string | undefined;
   private stopping: Promise<void> | undefined;
   private forced = false;
   private aborted = false;
@@ -515,6 +534,11 @@ class Demo {
       if (!this.aborted && table !== this.lastTable) {
         this.lastTable = table;
         say(`[${clock()}] Which Server carries which stream:\n${table}`);
+      }
+      const capacity = formatCapacity(this.emulator?.metricData() ?? []);
+      if (!this.aborted && capacity !== undefined && capacity !== this.lastCapacity) {
+        this.lastCapacity = capacity;
+        say(`[${clock()}] CloudWatch, the Proxies' capacity figures (summed, ${CAPACITY_PERIOD_SECONDS} s period): ${capacity}`);
       }
       if (!this.aborted) this.poller = setTimeout(() => void tick(), POLL_MS);
     };

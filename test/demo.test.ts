@@ -226,6 +226,12 @@ describe('npm run demo', () => {
       timeoutMs: 10_000,
       what: `the demo's table showing third on ${SPARE}`,
     });
+    // The Proxy's capacity figures, as the emulator's CloudWatch received them: three busy, none free.
+    await waitFor(() => /CloudWatch, the Proxies' capacity figures \(summed, 10 s period\): ServersFree 0 · ServersBusy 3 · ServersHeld 0 · ServersTotal 3 · StreamersQueued 0/.test(demo.output()), {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      what: 'the capacity figures with three streams',
+    });
     const haproxy = await countProcesses('haproxy', { cmdlineIncludes: dir });
     const nginx = await countProcesses('nginx', { cmdlineIncludes: dir });
     assert.ok(haproxy >= 1, 'HAProxy runs with the demo');
