@@ -113,6 +113,9 @@ export async function createProxy(opts: ProxyOptions): Promise<Proxy> {
     HAPROXY_SOCKET: path.join(dir, 'admin.sock'),
     SHUTDOWN_GRACE_SECONDS: '0',
     LOG_LEVEL: 'silent',
+    // The benches open connections from one address far faster than a streamer would.
+    SOURCE_MAX_CONNECT_RATE: 'off',
+    SOURCE_MAX_STREAMS: 'off',
     ...(fit && { HAPROXY_TEMPLATE: fit.path }),
     ...opts.env,
   });

@@ -57,6 +57,12 @@ export interface Config {
   peering?: PeeringConfig;
   /** ECS task state change events (EVENTS_TOPIC_ARN or EVENTS_QUEUE_URL): changes apply as they happen. */
   events?: EventsConfig;
+  /** RTMP_HANDSHAKE_TIMEOUT: how long a connection has to send RTMP's C0 + C1 before it may take a Server; undefined = the gate is off. */
+  handshakeTimeoutSeconds?: number;
+  /** SOURCE_MAX_STREAMS: connections one source address may hold at once; undefined = no limit. */
+  sourceMaxStreams?: number;
+  /** SOURCE_MAX_CONNECT_RATE: new connections one source address may open per 10 s; undefined = no limit. */
+  sourceMaxConnectRate?: number;
   /** CAPACITY_METRICS=on: this Proxy's share of the fleet's capacity to CloudWatch every period. */
   capacityMetrics?: CapacityMetricsConfig;
   logLevel: string;
@@ -333,6 +339,20 @@ export function loadConfig(env: Env = process.env): Config {
     };
   }
 
+  /** A whole number in [min, max], or "off" (undefined). */
+  const countOrOff = (name: string, fallback: number, min: number, max: number, allowed: string): number | undefined => {
+    const raw = read(name);
+    if (raw === 'off') return undefined;
+    if (raw === undefined) return fallback;
+    const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (n >= min && n <= max) return n;
+    errors.push(new ConfigError(name, raw, allowed));
+    return fallback;
+  };
+  const handshakeTimeoutSeconds = countOrOff('RTMP_HANDSHAKE_TIMEOUT', 5, 1, 60, 'whole seconds from 1 to 60 (default 5), or "off"');
+  const sourceMaxStreams = countOrOff('SOURCE_MAX_STREAMS', 10, 1, 100_000, 'a whole number of connections from 1 to 100000 (default 10), or "off" (e.g. many encoders behind one NAT)');
+  const sourceMaxConnectRate = countOrOff('SOURCE_MAX_CONNECT_RATE', 30, 1, 100_000, 'a whole number of new connections per 10 s from 1 to 100000 (default 30), or "off"');
+
   let capacityMetrics: CapacityMetricsConfig | undefined;
   if (oneOf('CAPACITY_METRICS', ['on', 'off'], 'off') === 'on') {
     if (discovery !== 'ecs') errors.push(new ConfigError('CAPACITY_METRICS', 'on', 'only with DISCOVERY=ecs: the figures are of an ECS Server service, which the scaling stack scales'));
@@ -384,6 +404,9 @@ export function loadConfig(env: Env = process.env): Config {
     ...(peering !== undefined && { peering }),
     ...(events !== undefined && { events }),
     ...(capacityMetrics !== undefined && { capacityMetrics }),
+    ...(handshakeTimeoutSeconds !== undefined && { handshakeTimeoutSeconds }),
+    ...(sourceMaxStreams !== undefined && { sourceMaxStreams }),
+    ...(sourceMaxConnectRate !== undefined && { sourceMaxConnectRate }),
     logLevel,
   };
 }

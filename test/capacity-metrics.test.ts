@@ -2,7 +2,6 @@
 // with the real CloudWatch client to the emulator. What arrives in CloudWatch is what HAProxy says;
 // with two Proxies the sums are the fleet; CloudWatch failing never stops a sync.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
@@ -12,7 +11,7 @@ import { isFree } from '../src/model.js';
 import { capturingLogger } from './helpers/logs.js';
 import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';
 import { Cleanup } from './helpers/processes.js';
-import { openHeldStream, type HeldStream } from './helpers/tcp-backends.js';
+import { connectAsStreamer, openHeldStream, type HeldStream } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
 
 const PORTS = { rtmp: 19450, health: 19451, peer: 19452, peerApi: 19453, server: 19454 };
@@ -89,7 +88,7 @@ describe('capacity metrics: one Proxy, streams held through it', () => {
   test('a streamer waiting for a Server is queued; one the queue times out on is refused', async () => {
     streams.push(await openHeldStream(PROXY.address, PROXY.rtmp));
     // Both Servers busy: a third streamer waits in HAProxy's queue.
-    const waiting = net.connect(PORTS.rtmp, PROXY.address);
+    const waiting = connectAsStreamer(PROXY.address, PORTS.rtmp);
     cleanup.defer('waiting', () => void waiting.destroy());
     waiting.on('error', () => undefined);
     await waitFor(async () => (await daemon.driver.backendCounters()).queued === 1, { timeoutMs: 5000, what: 'the streamer in the queue' });

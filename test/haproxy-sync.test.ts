@@ -50,6 +50,8 @@ describe('sync against a real HAProxy (APPLY_MODE=reload)', () => {
       DISCOVERY: 'static',
       STATIC_SERVERS: '127.0.0.1:1',
       APPLY_MODE: 'reload',
+      // The connect loop below opens hundreds of connections a second from one address.
+      SOURCE_MAX_CONNECT_RATE: 'off',
       ...proxyEnv(dir, { address: PROXY, rtmp: RTMP_PORT, health: HEALTH_PORT }),
     });
     haproxy = HaproxyDriver.fromConfig(config, silentLogger()).process;

@@ -74,6 +74,9 @@ describe('several Proxies: every Server owned by one, spillover to a peer, hando
     const config = loadConfig({
       ECS_CLUSTER: 'media',
       ECS_SERVICE: 'rtmp-server',
+      // Every streamer here comes from one address (127.0.0.1): no per-source limits.
+      SOURCE_MAX_STREAMS: 'off',
+      SOURCE_MAX_CONNECT_RATE: 'off',
       SERVER_PORT: String(PORTS.server),
       PROXY_SERVICE: 'rtmp-proxy',
       PROXY_TASK_ARN: proxyTask.get(address)!,

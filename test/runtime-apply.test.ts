@@ -60,6 +60,8 @@ describe('APPLY_MODE=runtime against a real HAProxy', () => {
       DISCOVERY: 'static',
       STATIC_SERVERS: '127.0.0.1:1',
       APPLY_MODE: 'runtime',
+      // The connect loop below opens hundreds of connections a second from one address.
+      SOURCE_MAX_CONNECT_RATE: 'off',
       ...proxyEnv(dir, { address: PROXY, rtmp: RTMP_PORT, health: HEALTH_PORT }),
     });
     haproxy = HaproxyDriver.fromConfig(config, silentLogger()).process;

@@ -64,6 +64,9 @@ function startProxy(f: Fleet, i: number, approach: Approach): Daemon {
   const config = loadConfig({
     ECS_CLUSTER: 'media',
     ECS_SERVICE: 'rtmp-server',
+    // Every streamer here comes from one address (127.0.0.1): no per-source limits.
+    SOURCE_MAX_STREAMS: 'off',
+    SOURCE_MAX_CONNECT_RATE: 'off',
     SERVER_PORT: String(PORTS.server),
     SYNC_SCHEDULE: '* * * * * *',
     METRICS_PORT: 'off',

@@ -21,6 +21,10 @@ export interface RenderSettings {
   busyCheck?: { port: number; path: string; pattern: string };
   /** Several Proxies (PROXY_SERVICE): the peer listener and API ports, and the peer servers' options. */
   peering?: { peerPort: number; peerApiPort: number; peerServerOptions: string };
+  /** RTMP_HANDSHAKE_TIMEOUT: a connection takes a Server only once its RTMP handshake (C0 + C1) arrived. */
+  handshakeGate?: { timeoutMs: number };
+  /** SOURCE_MAX_STREAMS / SOURCE_MAX_CONNECT_RATE: limits per source address (undefined: that one off). */
+  sourceLimits?: { maxConnections?: number; maxConnectsPer10s?: number };
 }
 
 /**

@@ -20,6 +20,13 @@ export function renderSettingsFrom(config: Config): RenderSettings {
     ...(config.peering && {
       peering: { peerPort: config.peering.peerPort, peerApiPort: config.peering.peerApiPort, peerServerOptions: peerServerOptions(config.peering.peerApiPort) },
     }),
+    ...(config.handshakeTimeoutSeconds !== undefined && { handshakeGate: { timeoutMs: config.handshakeTimeoutSeconds * 1000 } }),
+    ...((config.sourceMaxStreams !== undefined || config.sourceMaxConnectRate !== undefined) && {
+      sourceLimits: {
+        ...(config.sourceMaxStreams !== undefined && { maxConnections: config.sourceMaxStreams }),
+        ...(config.sourceMaxConnectRate !== undefined && { maxConnectsPer10s: config.sourceMaxConnectRate }),
+      },
+    }),
   };
 }
 

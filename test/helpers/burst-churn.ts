@@ -11,6 +11,7 @@ import { startEcsEmulator } from '../../dev/emulator/ecs-emulator.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { Cleanup } from './processes.js';
 import { tempDir, useEmulatorForAws, proxyEnv } from './fixtures.js';
+import { RTMP_C0_C1 } from './tcp-backends.js';
 
 export interface ChurnScenario {
   /** Seeds the arrivals, holds and churn: the same seed gives the same load. */
@@ -210,7 +211,7 @@ function streamer(proxy: { address: string; rtmp: number }, holdMs: number, plac
     let holdTimer: NodeJS.Timeout | undefined;
     const placeTimer = setTimeout(() => finish('refused'), placeWithinMs);
     socket.on('error', () => undefined);
-    socket.on('connect', () => socket.write('publish\n'));
+    socket.on('connect', () => socket.write(Buffer.concat([RTMP_C0_C1, Buffer.from('publish\n')])));
     socket.on('data', (d) => {
       if (placed || !d.toString().includes('\n')) return;
       placed = true;
@@ -270,6 +271,9 @@ export async function runBurstChurn(s: ChurnScenario): Promise<ChurnResult> {
     const config = loadConfig({
       DISCOVERY: 'ecs',
       ECS_CLUSTER: 'media',
+      // Every streamer here comes from one address (127.0.0.1): no per-source limits.
+      SOURCE_MAX_STREAMS: 'off',
+      SOURCE_MAX_CONNECT_RATE: 'off',
       SERVER_PORT: String(s.serverPort),
       SYNC_SCHEDULE: '* * * * * *',
       APPLY_MODE: 'runtime',

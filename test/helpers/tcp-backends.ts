@@ -1,6 +1,17 @@
 // Plain TCP stand-ins for Server tasks where a test is about HAProxy, not RTMP: each greets a
-// connection with its own address, so the client learns which Server it reached.
+// connection with its own address, so the client learns which Server it reached. The clients open
+// with what an RTMP client sends first (C0 + C1), so the Proxy's handshake gate lets them through.
 import net from 'node:net';
+
+/** RTMP's C0 (the version byte, 3) and C1 (1,536 bytes): what a streamer sends as it connects. */
+export const RTMP_C0_C1 = Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)]);
+
+/** Connects and sends C0 + C1 at once, as an RTMP client does. */
+export function connectAsStreamer(host: string, port: number): net.Socket {
+  const socket = net.connect({ host, port });
+  socket.on('connect', () => socket.write(RTMP_C0_C1));
+  return socket;
+}
 
 export interface TcpBackend {
   address: string;
@@ -30,7 +41,14 @@ export async function startTcpBackend(address: string, port: number, opts: { hol
     socket.on('error', () => undefined);
     if (opts.hold) {
       socket.write(`${address}\n`);
-      socket.pipe(socket);
+      // Echoes what follows the client's C0 + C1 (HAProxy passes them on), like a live stream.
+      let toSkip: number | undefined;
+      socket.on('data', (chunk: Buffer) => {
+        toSkip ??= chunk[0] === 3 ? RTMP_C0_C1.length : 0;
+        const skip = Math.min(toSkip, chunk.length);
+        toSkip -= skip;
+        if (chunk.length > skip) socket.write(chunk.subarray(skip));
+      });
     } else {
       socket.end(`${address}\n`);
     }
@@ -62,7 +80,7 @@ export async function startTcpBackend(address: string, port: number, opts: { hol
 /** Connects through HAProxy and returns the greeting (the Server's address), or throws. */
 export function greetingVia(host: string, port: number, timeoutMs = 3000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = connectAsStreamer(host, port);
     let data = '';
     const timer = setTimeout(() => {
       socket.destroy();
@@ -118,7 +136,7 @@ export interface HeldStream {
 
 export function openHeldStream(host: string, port: number, timeoutMs = 3000): Promise<HeldStream> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = connectAsStreamer(host, port);
     let buffer = '';
     let closed = false;
     const waiters: Array<() => void> = [];
