@@ -13,6 +13,7 @@ import { maxconnUnderBursts, parseVersion } from './haproxy/version.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { backendServers, taskIdFromArn, type SyncOutcome } from './model.js';
+import { NO_SOURCE_REFUSALS, sourceRefusalsToLog } from './core/source-limits.js';
 import { createSyncer, type Syncer } from './sync.js';
 
 export interface Daemon {
@@ -73,7 +74,8 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
     return backendServers(servers, sessionsInOldWorkers, syncer.lastKnownGood);
   };
   const peers = config.peering ? async () => (await driver.backend()).peers ?? [] : undefined;
-  metrics = new Metrics({ backend, ...(peers && { peers }), configPath: config.haproxyConfig, logger, ...(events && { events: true }) });
+  metrics = new Metrics({ backend, ...(peers && { peers }), refusals: () => driver.frontendRefusals(), configPath: config.haproxyConfig, logger, ...(events && { events: true }) });
+  const sourceLimits = config.sourceMaxStreams !== undefined || config.sourceMaxConnectRate !== undefined ? watchSourceRefusals(config, driver, logger) : undefined;
   /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
   /** The last successful sync's holds: the capacity figures leave out what a peer owns. */
   let lastHeld: NonNullable<Extract<SyncOutcome, { ok: true }>['held']> = [];
@@ -156,6 +158,7 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
       await task.stop();
       await task.destroy();
       capacity?.stop();
+      sourceLimits?.stop();
       accepting = false;
       await events?.stop();
       await firstSync.catch(() => undefined);
@@ -179,6 +182,24 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
       logger.info('rtmp-proxy stopped');
     })());
   return { syncer, driver, haproxy: driver.process, metrics, firstSync, stop, syncNow: syncAndObserve, ...(events && { events }), ...(capacity && { capacity }) };
+}
+
+/** Every 10 s, the sources the per-source limits refused, logged at most once per source per minute. */
+function watchSourceRefusals(config: Config, driver: HaproxyDriver, logger: Logger): { stop(): void } {
+  let state = NO_SOURCE_REFUSALS;
+  const limits = { SOURCE_MAX_STREAMS: config.sourceMaxStreams ?? 'off', SOURCE_MAX_CONNECT_RATE: config.sourceMaxConnectRate ?? 'off' };
+  const timer = setInterval(() => {
+    driver.sourceRefusals().then(
+      (counts) => {
+        const result = sourceRefusalsToLog(state, counts, Date.now());
+        state = result.state;
+        for (const { source, refused } of result.log) logger.warn({ source, refused, ...limits }, 'connections from one source refused by its limits');
+      },
+      (e: Error) => logger.debug({ err: e.message }, 'could not read the per-source table'),
+    );
+  }, 10_000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 /** ECS task events feeding the fleet; the full listing becomes the periodic safety net. */

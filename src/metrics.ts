@@ -27,7 +27,15 @@ export class Metrics {
   private readonly taskEvents?: Counter;
 
   constructor(
-    private readonly opts: { backend: () => Promise<BackendServer[]>; peers?: () => Promise<RuntimeServer[]>; configPath: string; logger: Logger; events?: boolean },
+    private readonly opts: {
+      backend: () => Promise<BackendServer[]>;
+      peers?: () => Promise<RuntimeServer[]>;
+      /** What the RTMP frontend refused (handshake gate, per-source limits), from HAProxy at scrape time. */
+      refusals?: () => Promise<{ perSource: number; handshake: number }>;
+      configPath: string;
+      logger: Logger;
+      events?: boolean;
+    },
   ) {
     const registers = [this.registry];
     this.discovered = new Gauge({ name: `${PREFIX}servers_discovered`, help: 'Servers in the fleet at the last successful sync', registers });
@@ -50,6 +58,11 @@ export class Metrics {
     liveGauge('servers_free', 'Servers that can take a stream now: in rotation, routable (up or unchecked), idle', backend, (s) => s.filter(isFree).length);
     liveGauge('servers_in_maintenance', 'Servers draining or held out of rotation', backend, (s) => s.filter((x) => x.maintenance).length);
     liveGauge('streams', 'Streams flowing through this Proxy', backend, (s) => s.reduce((n, x) => n + x.streams, 0));
+    if (opts.refusals) {
+      const refusals = opts.refusals;
+      liveGauge('connections_refused_handshake', 'Connections closed by the RTMP handshake gate since the HAProxy worker started (nothing, too little or not RTMP in RTMP_HANDSHAKE_TIMEOUT)', refusals, (r) => r.handshake);
+      liveGauge('connections_refused_per_source', 'Connections refused by the per-source limits since the HAProxy worker started (SOURCE_MAX_STREAMS, SOURCE_MAX_CONNECT_RATE)', refusals, (r) => r.perSource);
+    }
     if (opts.peers) {
       const peers = opts.peers;
       liveGauge('peers', 'Peer Proxies this one forwards to when it has no free Server', peers, (p) => p.length);

@@ -130,6 +130,19 @@ export class HaproxyDriver implements HaproxyClient {
     return { servers, sessionsInOldWorkers, ...(this.opts.peering && { peers: await api.servers(PEER_BACKEND) }) };
   }
 
+  /** Connections ft_rtmp refused: per-source limits (connection rules) and the handshake gate (content rules). */
+  async frontendRefusals(): Promise<{ perSource: number; handshake: number }> {
+    const { api } = await this.currentWorker();
+    const { connections, requests } = await api.frontendRefusals(RTMP_FRONTEND);
+    return { perSource: connections, handshake: requests };
+  }
+
+  /** Per source address, the connections refused by its limits since its entry in the stick table was made. */
+  async sourceRefusals(): Promise<Map<string, number>> {
+    const { api } = await this.currentWorker();
+    return api.stickTableCounts(RTMP_FRONTEND, 'gpc0');
+  }
+
   /** The RTMP backend's queue and failed connections (capacity metrics). */
   async backendCounters(): Promise<{ queued: number; failedConnections: number }> {
     const { api } = await this.currentWorker();

@@ -49,6 +49,20 @@ export class RuntimeApi {
     return { queued, failedConnections };
   }
 
+  /** The frontend's refusals since the worker started: by `tcp-request connection` rules (dcon) and content rules (dreq). */
+  async frontendRefusals(frontend: string): Promise<{ connections: number; requests: number }> {
+    const row = parseCsv(await this.command(`show stat ${frontend} 1 -1`)).find((r) => r.svname === 'FRONTEND');
+    const connections = Number(row?.dcon);
+    const requests = Number(row?.dreq);
+    if (!Number.isInteger(connections) || !Number.isInteger(requests)) throw new Error(`no denied counts for frontend ${frontend} in "show stat"`);
+    return { connections, requests };
+  }
+
+  /** A stick table's entries whose counter `field` is above 0: key → value (`show table <t> data.<field> gt 0`). */
+  async stickTableCounts(table: string, field: string): Promise<Map<string, number>> {
+    return parseStickTable(await this.command(`show table ${table} data.${field} gt 0`), field);
+  }
+
   async frontendSessions(frontend: string): Promise<number> {
     const row = parseCsv(await this.command(`show stat ${frontend} 1 -1`)).find((r) => r.svname === 'FRONTEND');
     const scur = Number(row?.scur);
@@ -87,6 +101,18 @@ export class RuntimeApi {
   shutdownSessions(backend: string, name: string): Promise<void> {
     return this.change(`shutdown sessions server ${backend}/${name}`);
   }
+}
+
+/** `show table` lines (`0x…: key=<k> use=… <field>=<n> …`) → key → the field's value. */
+export function parseStickTable(answer: string, field: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  const value = new RegExp(`\\s${field.replace(/[()]/g, '\\$&')}=(\\d+)`);
+  for (const line of answer.split('\n')) {
+    const key = /\skey=(\S+)/.exec(line)?.[1];
+    const n = value.exec(line)?.[1];
+    if (key !== undefined && n !== undefined) counts.set(key, Number(n));
+  }
+  return counts;
 }
 
 /** `show stat` CSV (header line starting with "# ") → one record per row, keyed by column name. */
