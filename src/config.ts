@@ -65,6 +65,8 @@ export interface Config {
   sourceMaxConnectRate?: number;
   /** CAPACITY_METRICS=on: this Proxy's share of the fleet's capacity to CloudWatch every period. */
   capacityMetrics?: CapacityMetricsConfig;
+  /** RTMPS on RTMPS_PORT, TLS terminated in HAProxy with RTMPS_CERT_FILE or RTMPS_CERT (checked at start). */
+  rtmps?: { port: number; certFile?: string; certPem?: string };
   logLevel: string;
 }
 
@@ -353,6 +355,19 @@ export function loadConfig(env: Env = process.env): Config {
   const sourceMaxStreams = countOrOff('SOURCE_MAX_STREAMS', 10, 1, 100_000, 'a whole number of connections from 1 to 100000 (default 10), or "off" (e.g. many encoders behind one NAT)');
   const sourceMaxConnectRate = countOrOff('SOURCE_MAX_CONNECT_RATE', 30, 1, 100_000, 'a whole number of new connections per 10 s from 1 to 100000 (default 30), or "off"');
 
+  const rtmpsCertFile = read('RTMPS_CERT_FILE');
+  const rtmpsCertPem = env.RTMPS_CERT !== undefined && env.RTMPS_CERT.trim() !== '' ? env.RTMPS_CERT : undefined;
+  let rtmps: Config['rtmps'];
+  if (rtmpsCertFile !== undefined || rtmpsCertPem !== undefined) {
+    if (rtmpsCertFile !== undefined && rtmpsCertPem !== undefined) errors.push(new ConfigError('RTMPS_CERT', '(a PEM)', 'unset when RTMPS_CERT_FILE is set: one certificate'));
+    if (rtmpsCertFile !== undefined && /\s/.test(rtmpsCertFile)) errors.push(new ConfigError('RTMPS_CERT_FILE', rtmpsCertFile, 'a file path without whitespace'));
+    const rtmpsPort = port('RTMPS_PORT', 443);
+    for (const [name, value] of [['RTMP_PORT', rtmpPort], ['HEALTH_PORT', healthPort], ['METRICS_PORT', metricsPort], ['HAPROXY_METRICS_PORT', haproxyMetricsPort], ['PEER_PORT', peering?.peerPort], ['PEER_API_PORT', peering?.peerApiPort]] as const) {
+      if (value === rtmpsPort) errors.push(new ConfigError('RTMPS_PORT', String(rtmpsPort), `a port different from ${name}`));
+    }
+    rtmps = { port: rtmpsPort, ...(rtmpsCertFile !== undefined && { certFile: rtmpsCertFile }), ...(rtmpsCertPem !== undefined && rtmpsCertFile === undefined && { certPem: rtmpsCertPem }) };
+  }
+
   let capacityMetrics: CapacityMetricsConfig | undefined;
   if (oneOf('CAPACITY_METRICS', ['on', 'off'], 'off') === 'on') {
     if (discovery !== 'ecs') errors.push(new ConfigError('CAPACITY_METRICS', 'on', 'only with DISCOVERY=ecs: the figures are of an ECS Server service, which the scaling stack scales'));
@@ -405,6 +420,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...(events !== undefined && { events }),
     ...(capacityMetrics !== undefined && { capacityMetrics }),
     ...(handshakeTimeoutSeconds !== undefined && { handshakeTimeoutSeconds }),
+    ...(rtmps !== undefined && { rtmps }),
     ...(sourceMaxStreams !== undefined && { sourceMaxStreams }),
     ...(sourceMaxConnectRate !== undefined && { sourceMaxConnectRate }),
     logLevel,

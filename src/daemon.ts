@@ -14,6 +14,8 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { backendServers, taskIdFromArn, type SyncOutcome } from './model.js';
 import { NO_SOURCE_REFUSALS, sourceRefusalsToLog } from './core/source-limits.js';
+import { prepareCertificate } from './haproxy/tls-certificate.js';
+import path from 'node:path';
 import { createSyncer, type Syncer } from './sync.js';
 
 export interface Daemon {
@@ -34,7 +36,8 @@ export interface Daemon {
 }
 
 /** Syncs once now, then on SYNC_SCHEDULE; node-cron skips a tick while a sync still runs. */
-export function startDaemon(config: Config, logger: Logger, listing: Discovery = createDiscovery(config, logger)): Daemon {
+export function startDaemon(given: Config, logger: Logger, listing: Discovery = createDiscovery(given, logger)): Daemon {
+  const config = withCheckedCertificate(given, logger);
   const driver = HaproxyDriver.fromConfig(config, logger);
   let syncSoon = (): void => undefined;
   let metrics: Metrics | undefined;
@@ -182,6 +185,26 @@ export function startDaemon(config: Config, logger: Logger, listing: Discovery =
       logger.info('rtmp-proxy stopped');
     })());
   return { syncer, driver, haproxy: driver.process, metrics, firstSync, stop, syncNow: syncAndObserve, ...(events && { events }), ...(capacity && { capacity }) };
+}
+
+/**
+ * RTMPS: the certificate checked (present, a key that matches, in its validity period) and, from
+ * RTMPS_CERT, written beside the admin socket. A bad one is an error naming the setting, and the
+ * Proxy goes on with plain RTMP alone rather than not at all.
+ */
+export function withCheckedCertificate(config: Config, logger: Logger): Config {
+  if (config.rtmps === undefined) return config;
+  const { rtmps, ...rest } = config;
+  const prepared = prepareCertificate(
+    { ...(rtmps.certFile !== undefined && { file: rtmps.certFile }), ...(rtmps.certPem !== undefined && { pem: rtmps.certPem }) },
+    path.join(path.dirname(config.haproxySocket), 'rtmps.pem'),
+  );
+  if ('problem' in prepared) {
+    logger.error({ variable: prepared.variable, port: rtmps.port }, `RTMPS off: ${prepared.problem}; plain RTMP goes on`);
+    return rest;
+  }
+  logger.info({ port: rtmps.port }, 'RTMPS on: TLS ends in HAProxy, the Servers get plain RTMP');
+  return { ...rest, rtmps: { port: rtmps.port, certFile: prepared.file } };
 }
 
 /** Every 10 s, the sources the per-source limits refused, logged at most once per source per minute. */

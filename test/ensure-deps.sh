@@ -25,6 +25,8 @@ fi
 if [ "$mode" = test ]; then
   command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
   command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
+  # certificates for the RTMPS tests (test/helpers/certificates.ts)
+  command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 fi
 
 if [ -n "$missing" ]; then

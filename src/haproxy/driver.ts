@@ -93,6 +93,7 @@ export class HaproxyDriver implements HaproxyClient {
         { variable: 'RTMP_PORT', address: config.bindAddress, port: config.rtmpPort },
         { variable: 'HEALTH_PORT', address: config.bindAddress, port: config.healthPort },
         ...(config.haproxyMetricsPort !== undefined ? [{ variable: 'HAPROXY_METRICS_PORT', address: config.bindAddress, port: config.haproxyMetricsPort }] : []),
+        ...(config.rtmps?.certFile !== undefined ? [{ variable: 'RTMPS_PORT', address: config.bindAddress, port: config.rtmps.port }] : []),
         ...(config.peering
           ? [
               { variable: 'PEER_PORT', address: config.bindAddress, port: config.peering.peerPort },

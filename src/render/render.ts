@@ -23,6 +23,8 @@ export interface RenderSettings {
   peering?: { peerPort: number; peerApiPort: number; peerServerOptions: string };
   /** RTMP_HANDSHAKE_TIMEOUT: a connection takes a Server only once its RTMP handshake (C0 + C1) arrived. */
   handshakeGate?: { timeoutMs: number };
+  /** RTMPS_PORT with a checked certificate file: TLS terminated in HAProxy, plain RTMP to the Servers. */
+  rtmps?: { port: number; certFile: string };
   /** SOURCE_MAX_STREAMS / SOURCE_MAX_CONNECT_RATE: limits per source address (undefined: that one off). */
   sourceLimits?: { maxConnections?: number; maxConnectsPer10s?: number };
 }

@@ -21,6 +21,8 @@ export function renderSettingsFrom(config: Config): RenderSettings {
       peering: { peerPort: config.peering.peerPort, peerApiPort: config.peering.peerApiPort, peerServerOptions: peerServerOptions(config.peering.peerApiPort) },
     }),
     ...(config.handshakeTimeoutSeconds !== undefined && { handshakeGate: { timeoutMs: config.handshakeTimeoutSeconds * 1000 } }),
+    // Only a certificate checked at start (src/haproxy/tls-certificate.ts) turns the RTMPS frontend on.
+    ...(config.rtmps?.certFile !== undefined && { rtmps: { port: config.rtmps.port, certFile: config.rtmps.certFile } }),
     ...((config.sourceMaxStreams !== undefined || config.sourceMaxConnectRate !== undefined) && {
       sourceLimits: {
         ...(config.sourceMaxStreams !== undefined && { maxConnections: config.sourceMaxStreams }),
