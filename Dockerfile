@@ -51,10 +51,12 @@ ENTRYPOINT ["node", "/app/dist/dev/emulator/main.js"]
 FROM haproxy:3.0.26-trixie AS runtime
 USER root
 # tini: a real init as PID 1 that reaps HAProxy's daemonized master and forwards signals to the daemon.
+# setcap: HAProxy runs as the haproxy user yet may bind RTMPS's port 443 (RTMPS_PORT), and nothing else below 1024.
 # Debian's package versions are not pinned: security updates would break a pinned build; the base tags are pinned.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini libstdc++6 \
+ && apt-get install -y --no-install-recommends tini libstdc++6 libcap2-bin \
+ && setcap cap_net_bind_service=+ep /usr/local/sbin/haproxy \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 
@@ -81,7 +83,7 @@ ENV NODE_ENV=production \
     RTMP_PROXY_HOME=/app
 
 USER haproxy:haproxy
-EXPOSE 1935 8000
+EXPOSE 1935 8000 443
 # The HAProxy image stops with SIGUSR1 (HAProxy's soft stop); here the daemon is the process to stop,
 # and it soft-stops HAProxy itself on SIGTERM, then exits 0.
 STOPSIGNAL SIGTERM

@@ -100,7 +100,9 @@ describe('Dockerfile', () => {
     const user = one('USER').split(':')[0]!;
     assert.notEqual(user, 'root');
     assert.notEqual(user, '0');
-    assert.deepEqual(one('EXPOSE').split(' ').sort(), ['1935', '8000']);
+    assert.deepEqual(one('EXPOSE').split(' ').sort(), ['1935', '443', '8000']);
+    // RTMPS on 443 as the non-root haproxy user: the binary may bind low ports, nothing more.
+    assert.match(final.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n'), /setcap cap_net_bind_service=\+ep \/usr\/local\/sbin\/haproxy/);
     assert.equal(one('STOPSIGNAL'), 'SIGTERM');
     const entrypoint = JSON.parse(one('ENTRYPOINT')) as string[];
     assert.equal(entrypoint[0], '/usr/bin/tini');

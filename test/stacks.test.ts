@@ -241,7 +241,7 @@ describe('stacks/service.yml', () => {
     const health = ingress.find((r) => r.FromPort === 8000)!;
     assert.deepEqual(health.SourcePrefixListId, { 'Fn::If': ['HealthCheckersByPrefixList', { Ref: 'HealthCheckPrefixListId' }, { Ref: 'AWS::NoValue' }] });
     assert.deepEqual(health.CidrIp, { 'Fn::If': ['HealthCheckersByPrefixList', { Ref: 'AWS::NoValue' }, { Ref: 'HealthCheckCidr' }] });
-    const peerRules = Object.values(resources).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress').map((r) => r.Properties as Obj);
+    const peerRules = Object.entries(resources).filter(([name, r]) => r.Type === 'AWS::EC2::SecurityGroupIngress' && name !== 'RtmpsIngress').map(([, r]) => r.Properties as Obj);
     assert.deepEqual(peerRules.map((r) => [r.FromPort, r.ToPort]).sort(), [
       [1936, 1936],
       [8001, 8001],
@@ -255,7 +255,7 @@ describe('stacks/service.yml', () => {
     assert.deepEqual([env.PEER_PORT, env.PEER_API_PORT], ['1936', '8001'], 'the ports the rules open');
     assert.deepEqual(env.PROXY_SERVICE, { Ref: 'AWS::StackName' }, "the service's own name");
     assert.deepEqual(
-      (container().PortMappings as Obj[]).map((p) => [p.ContainerPort, p.Protocol]),
+      (container().PortMappings as Obj[]).filter((p) => p['Fn::If'] === undefined).map((p) => [p.ContainerPort, p.Protocol]),
       [
         [1935, 'tcp'],
         [8000, 'tcp'],
@@ -310,6 +310,21 @@ describe('stacks/service.yml', () => {
     // The daemon accepts what the stack sets (a stack name of 40 characters still leaves room for a task id).
     const config = loadConfig({ DISCOVERY: 'ecs', ECS_CLUSTER: 'media', EVENTS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:rtmp-proxy-service-server-events', EVENTS_QUEUE_PREFIX: `${'s'.repeat(40)}-events-`, FULL_SYNC_INTERVAL: String(params.FullSyncInterval!.Default), ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/v4/x' });
     assert.equal(config.events?.fullSyncIntervalSeconds, 300);
+  });
+
+  it('RTMPS with a certificate secret: 443 open to the streamers, mapped, the secret injected as RTMPS_CERT and readable by ECS alone', () => {
+    const rtmps = resources.RtmpsIngress!;
+    assert.equal(rtmps.Condition, 'UseRtmps');
+    assert.deepEqual([(rtmps.Properties as Obj).FromPort, (rtmps.Properties as Obj).CidrIp], [443, { Ref: 'StreamerCidr' }]);
+    const c = container();
+    assert.deepEqual(c.Secrets, { 'Fn::If': ['UseRtmps', [{ Name: 'RTMPS_CERT', ValueFrom: { Ref: 'RtmpsCertificateSecretArn' } }], { Ref: 'AWS::NoValue' }] });
+    const mapped = (c.PortMappings as Obj[]).find((m) => (m as Obj)['Fn::If'] !== undefined)!['Fn::If'] as unknown[];
+    assert.equal((mapped[1] as Obj).ContainerPort, 443);
+    const env = Object.fromEntries((c.Environment as Array<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]));
+    assert.equal(env.RTMPS_PORT, '443');
+    const read = statementsOf(resources.ExecutionRole!).find((s) => s.Sid === 'ReadRtmpsCertificate')!;
+    assert.deepEqual([asArray(read.Action), read.Resource], [['secretsmanager:GetSecretValue'], { Ref: 'RtmpsCertificateSecretArn' }]);
+    assert.ok(!statementsOf(resources.TaskRole!).some((s) => asArray(s.Action).some((a) => a.startsWith('secretsmanager:'))), 'the daemon itself never reads the secret');
   });
 
   it('CapacityMetrics: the daemon publishes to its namespace only, the settings it reads', () => {
