@@ -213,3 +213,29 @@ describe('capacity metrics (CAPACITY_METRICS)', () => {
     }
   });
 });
+
+describe('the handshake gate, per-source limits and RTMPS', () => {
+  test('on by default (5 s, 10 connections, 30 connects per 10 s), each off-able; RTMPS only with a certificate, on 443', () => {
+    const c = loadConfig(base);
+    assert.deepEqual([c.handshakeTimeoutSeconds, c.sourceMaxStreams, c.sourceMaxConnectRate, c.rtmps], [5, 10, 30, undefined]);
+    const off = loadConfig({ ...base, RTMP_HANDSHAKE_TIMEOUT: 'off', SOURCE_MAX_STREAMS: 'off', SOURCE_MAX_CONNECT_RATE: 'off' });
+    assert.deepEqual([off.handshakeTimeoutSeconds, off.sourceMaxStreams, off.sourceMaxConnectRate], [undefined, undefined, undefined]);
+    assert.deepEqual(loadConfig({ ...base, RTMPS_CERT_FILE: '/etc/rtmp/cert.pem' }).rtmps, { port: 443, certFile: '/etc/rtmp/cert.pem' });
+    assert.deepEqual(loadConfig({ ...base, RTMPS_CERT: '-----BEGIN CERTIFICATE-----\nx\n', RTMPS_PORT: '8443' }).rtmps, { port: 8443, certPem: '-----BEGIN CERTIFICATE-----\nx\n' });
+  });
+
+  test('a bad value names the variable, the value and what is allowed', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ ...base, RTMP_HANDSHAKE_TIMEOUT: '0' }, /^RTMP_HANDSHAKE_TIMEOUT="0" is not valid: whole seconds from 1 to 60 \(default 5\), or "off"$/],
+      [{ ...base, SOURCE_MAX_STREAMS: 'many' }, /^SOURCE_MAX_STREAMS="many" is not valid: a whole number of connections/],
+      [{ ...base, SOURCE_MAX_CONNECT_RATE: '-3' }, /^SOURCE_MAX_CONNECT_RATE="-3" is not valid/],
+      [{ ...base, RTMPS_CERT_FILE: '/a.pem', RTMPS_CERT: 'pem' }, /^RTMPS_CERT="\(a PEM\)" is not valid: unset when RTMPS_CERT_FILE is set/],
+      [{ ...base, RTMPS_CERT_FILE: '/a.pem', RTMPS_PORT: '1935' }, /^RTMPS_PORT="1935" is not valid: a port different from RTMP_PORT/],
+    ];
+    for (const [env, expected] of cases) {
+      const errors = errorsOf(env);
+      assert.equal(errors.length, 1, `${JSON.stringify(env)} gave ${JSON.stringify(errors)}`);
+      assert.match(errors[0]!, expected);
+    }
+  });
+});
