@@ -42,8 +42,6 @@ describe('capacity metrics: one Proxy, streams held through it', () => {
     emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
     cleanup.defer('emulator', () => emu.close());
     useEmulatorForAws(cleanup, emu.url);
-    process.env.AWS_ENDPOINT_URL_CLOUDWATCH = emu.url;
-    cleanup.defer('env', () => void delete process.env.AWS_ENDPOINT_URL_CLOUDWATCH);
     await startBackends(cleanup, SERVERS, PORTS.server, { hold: true });
     for (const address of SERVERS) emu.addTask({ cluster: 'media', service: 'rtmp-server', address, lastStatus: 'RUNNING' });
     const dir = await tempDir(cleanup, 'capacity');
@@ -134,8 +132,6 @@ describe('capacity metrics: two Proxies sharing the fleet (PROXY_SERVICE)', () =
     emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
     cleanup.defer('emulator', () => emu.close());
     useEmulatorForAws(cleanup, emu.url);
-    process.env.AWS_ENDPOINT_URL_CLOUDWATCH = emu.url;
-    cleanup.defer('env', () => void delete process.env.AWS_ENDPOINT_URL_CLOUDWATCH);
     await startBackends(cleanup, SERVERS, PORTS.server, { hold: true });
     for (const address of SERVERS) emu.addTask({ cluster: 'media', service: 'rtmp-server', address, lastStatus: 'RUNNING' });
     const tasks = PROXIES.map((address) => emu.addTask({ cluster: 'media', service: 'rtmp-proxy', address, lastStatus: 'RUNNING' }));

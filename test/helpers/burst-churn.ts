@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../../src/log.js';
 import { Cleanup } from './processes.js';
 import { tempDir, useEmulatorForAws, proxyEnv } from './fixtures.js';
 import { RTMP_C0_C1 } from './tcp-backends.js';
+import { mulberry32 } from '../../src/core/scaling-sim.js';
 
 export interface ChurnScenario {
   /** Seeds the arrivals, holds and churn: the same seed gives the same load. */
@@ -75,17 +76,8 @@ export interface ChurnResult {
   durationMs: number;
 }
 
-/** mulberry32: a small seeded PRNG, so a seed names a load pattern. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (the simulator's mulberry32), so a seed names a load pattern. */
+export const seededRandom = mulberry32;
 
 /**
  * The stand-in Servers at one address: a listener while a task runs there (closed when the task stops:

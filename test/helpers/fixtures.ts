@@ -38,7 +38,7 @@ export async function startBackends(cleanup: Cleanup, addresses: readonly string
 
 /** Points this process's default AWS SDK clients at the emulator, until cleanup. */
 export function useEmulatorForAws(cleanup: Cleanup, emulatorUrl: string): void {
-  const env = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_ENDPOINT_URL_ECS: emulatorUrl, AWS_ENDPOINT_URL_EC2: emulatorUrl, AWS_ENDPOINT_URL_SQS: emulatorUrl, AWS_ENDPOINT_URL_SNS: emulatorUrl };
+  const env = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_ENDPOINT_URL_ECS: emulatorUrl, AWS_ENDPOINT_URL_EC2: emulatorUrl, AWS_ENDPOINT_URL_SQS: emulatorUrl, AWS_ENDPOINT_URL_SNS: emulatorUrl, AWS_ENDPOINT_URL_CLOUDWATCH: emulatorUrl };
   for (const [name, value] of Object.entries(env)) {
     const previous = process.env[name];
     process.env[name] = value;
