@@ -12,6 +12,7 @@ import { runBurstChurnSection } from './sections/burst-churn.js';
 import { runConvergence } from './sections/convergence.js';
 import { runDoubleBookings } from './sections/double-bookings.js';
 import { runEvents } from './sections/events.js';
+import { runGate } from './sections/gate.js';
 import { runMemory } from './sections/memory.js';
 import { runProxies } from './sections/proxies.js';
 import { runRefused } from './sections/refused.js';
@@ -32,6 +33,7 @@ const SECTIONS: Array<{ id: string; name: string; run: (ctx: BenchContext) => Pr
   { id: '7', name: 'several-proxies', run: runProxies },
   { id: '8', name: 'task-events', run: runEvents },
   { id: '9', name: 'scaling', run: runScaling },
+  { id: '10', name: 'handshake-gate', run: runGate },
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
@@ -41,7 +43,7 @@ function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
     if (arg === '--quick') quick = true;
     else if (arg.startsWith('--only=')) only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6,7,8,9]');
+      console.log('usage: node dist/bench/run.js [--quick] [--only=0,1,2,3,4,5,6,7,8,9,10]');
       process.exit(0);
     } else {
       console.error(`unknown argument ${arg}; try --help`);
