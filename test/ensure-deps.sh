@@ -15,18 +15,18 @@ fi
 mode=${1:-test}
 missing=""
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$missing haproxy"
-# the media chain (test, demo): real Servers and publishers; the bench needs HAProxy only
-if [ "$mode" != bench ]; then
-  command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
-  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
-  [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$missing libnginx-mod-rtmp"
+# the media chain (test, demo, and the bench's section 10): real Servers and publishers
+command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
+[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$missing libnginx-mod-rtmp"
+# certificates for RTMPS (test/helpers/certificates.ts; the tests and the bench)
+if [ "$mode" != demo ]; then
+  command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 fi
 # lint tools for the Docker/stack tests (test/docker.test.ts, test/stacks.test.ts)
 if [ "$mode" = test ]; then
   command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
   command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
-  # certificates for the RTMPS tests (test/helpers/certificates.ts)
-  command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 fi
 
 if [ -n "$missing" ]; then

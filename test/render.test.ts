@@ -57,16 +57,16 @@ describe('renderConfig', () => {
 
   test('limits grow with the fleet in steps and keep room for the health frontend', async () => {
     const t = await template();
-    const servers = Array.from({ length: 300 }, (_, i) => ({ name: `task-${i}`, address: `10.0.${i >> 8}.${i & 255}`, port: 1935, draining: false }));
+    const servers = Array.from({ length: 3000 }, (_, i) => ({ name: `task-${i}`, address: `10.0.${i >> 8}.${i & 255}`, port: 1935, draining: false }));
     const text = renderConfig(t, 'x', settings, servers);
-    const limits = limitsFor(300);
-    assert.equal(limits.rtmpMaxconn, 1024, 'the power of two at or above twice the fleet');
+    const limits = limitsFor(3000);
+    assert.equal(limits.rtmpMaxconn, 8192, 'the power of two at or above twice the fleet');
     assert.ok(limits.globalMaxconn >= limits.rtmpMaxconn + limits.healthMaxconn);
     assert.match(text, new RegExp(`^global\n(?:.*\n)*?  maxconn ${limits.globalMaxconn}\n`, 'm'));
-    assert.match(text, /^frontend ft_rtmp\n(?:.*\n)*?  maxconn 1024\n/m);
+    assert.match(text, /^frontend ft_rtmp\n(?:.*\n)*?  maxconn 8192\n/m);
     // A step, not a slope: membership changes within a step render the same limits (no reload).
-    assert.deepEqual([0, 1, 128].map((n) => limitsFor(n).rtmpMaxconn), [256, 256, 256]);
-    assert.deepEqual([129, 256, 257].map((n) => limitsFor(n).rtmpMaxconn), [512, 512, 1024]);
+    assert.deepEqual([0, 1, 2048].map((n) => limitsFor(n).rtmpMaxconn), [4096, 4096, 4096], 'room for connections waiting out the handshake gate');
+    assert.deepEqual([2049, 4096, 4097].map((n) => limitsFor(n).rtmpMaxconn), [8192, 8192, 16384]);
   });
 
   test('refuses names and addresses that could inject config', async () => {

@@ -57,11 +57,16 @@ export interface Limits {
 export const HEALTH_MAXCONN = 100;
 /** Admin socket, master CLI and a margin. */
 const ADMIN_MAXCONN = 20;
-const MIN_RTMP_MAXCONN = 256;
+/**
+ * Connections waiting out the handshake gate count against the frontend's maxconn: a floor this high
+ * makes an attacker need hundreds of source addresses (SOURCE_MAX_STREAMS each) to fill it, where 256
+ * took 26 (bench section 10). Idle connections cost HAProxy little; the image's nofile is 65,535.
+ */
+const MIN_RTMP_MAXCONN = 4096;
 
 /**
  * Connection limits for a fleet of `serverCount`. The RTMP frontend's maxconn moves in powers of two
- * (at least twice the fleet, at least 256) rather than with every Server: a limit change needs a
+ * (at least twice the fleet, at least 4,096) rather than with every Server: a limit change needs a
  * reload, because raising `set maxconn frontend` while the frontend is full crashed HAProxy 2.6.12's
  * worker here. Streamers beyond the free Servers wait in the backend queue (`timeout queue`). The
  * global limit leaves room for the health frontend and the admin socket, so Route53 always gets an answer.
