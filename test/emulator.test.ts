@@ -2,7 +2,6 @@
 // and over plain HTTP (admin API), plus its CLI entry.
 import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   ClusterNotFoundException,
@@ -18,7 +17,7 @@ import { startEcsEmulator, type EcsEmulator, type FaultKind } from '../dev/emula
 import { waitFor } from './helpers/wait.js';
 import { DEFAULT_EMULATOR_PORT, parseEmulatorEnv } from '../dev/emulator/main.js';
 import { sdkError } from './helpers/sdk.js';
-import { startEmulatorProcess } from './helpers/emulator-process.js';
+import { exitCodeOnSigterm, startEmulatorProcess } from './helpers/emulator-process.js';
 
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 
@@ -420,12 +419,6 @@ describe('CLI entry (dev/emulator/main.ts)', () => {
     assert.equal(listed.taskArns!.length, 2);
     ecs.destroy();
 
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const [code] = await Promise.race([
-      exited,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 10 s of SIGTERM')), 10_000).unref()),
-    ]);
-    assert.equal(code, 0);
+    assert.equal(await exitCodeOnSigterm(child), 0);
   });
 });

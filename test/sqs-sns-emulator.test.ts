@@ -4,7 +4,6 @@
 // topic fan-out (raw and enveloped), events delivered through a topic and directly, faults.
 import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import {
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
@@ -35,7 +34,7 @@ import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { parseEmulatorEnv } from '../dev/emulator/main.js';
 import { parseFaultSpec, startEcsEmulator, type EcsEmulator, type EmulatorOptions, type TaskStateChangeEvent } from '../dev/emulator/ecs-emulator.js';
 import { sdkError } from './helpers/sdk.js';
-import { startEmulatorProcess } from './helpers/emulator-process.js';
+import { exitCodeOnSigterm, startEmulatorProcess } from './helpers/emulator-process.js';
 import { waitFor } from './helpers/wait.js';
 
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -609,12 +608,6 @@ describe('standalone emulator (dev/emulator/main.ts)', () => {
     assert.deepEqual(events.map((e) => e['detail-type']), ['ECS Task State Change', 'ECS Task State Change']);
     sqs.destroy();
 
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const [code] = await Promise.race([
-      exited,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 10 s of SIGTERM')), 10_000).unref()),
-    ]);
-    assert.equal(code, 0);
+    assert.equal(await exitCodeOnSigterm(child), 0);
   });
 });

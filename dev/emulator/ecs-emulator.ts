@@ -656,30 +656,16 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       params = Object.fromEntries(form);
     }
     const page = action === 'ListTasks' ? pageOf(params.nextToken) : undefined;
-    const faultSpec = takeFault(action, page);
-    const fault = faultSpec?.kind;
-    const record: CallRecord = { action, params, at: Date.now() };
-    if (page !== undefined) record.page = page;
-    if (fault !== undefined) record.fault = fault;
-    callLog.push(record);
-    logger.debug({ action, page, fault }, 'emulator call');
-
-    if (fault === 'slow') {
-      // Cancelled on close(), so a slow answer never holds the process open.
-      const waited = await sleep(faultSpec?.delayMs ?? 2000, true, { signal: closing.signal }).catch(() => false);
-      if (!waited) return;
-    }
-    if (fault === 'drop-connection') {
-      req.socket.destroy();
-      return;
-    }
+    const intercepted = await intercept(req, action, params, page);
+    if (intercepted === null) return;
+    const { fault } = intercepted;
     if (fault === 'malformed') {
       res.writeHead(200, { 'content-type': isEcs ? 'application/x-amz-json-1.1' : 'text/xml' });
       res.end(isEcs ? '{"taskArns": [' : '<DescribeNetworkInterfacesResponse><networkInterfaceSet><item>');
       return;
     }
     try {
-      if (fault !== undefined && fault !== 'slow') {
+      if (fault !== undefined) {
         const [status, code, message] = faultError(fault)[isEcs ? 'ecs' : 'ec2'];
         throw new ApiError(status, code, message);
       }
@@ -715,27 +701,15 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
       callLog.push({ action: `${method} ${url.pathname}`, params: Object.fromEntries(url.searchParams), at: Date.now() });
       return send(route53Error(err));
     }
-    const faultSpec = takeFault(request.action, undefined);
-    const fault = faultSpec?.kind;
-    const record: CallRecord = { action: request.action, params: request.params, at: Date.now() };
-    if (fault !== undefined) record.fault = fault;
-    callLog.push(record);
-    logger.debug({ action: request.action, fault }, 'emulator call');
-
-    if (fault === 'slow') {
-      const waited = await sleep(faultSpec?.delayMs ?? 2000, true, { signal: closing.signal }).catch(() => false);
-      if (!waited) return;
-    }
-    if (fault === 'drop-connection') {
-      req.socket.destroy();
-      return;
-    }
+    const intercepted = await intercept(req, request.action, request.params);
+    if (intercepted === null) return;
+    const { fault } = intercepted;
     if (fault === 'malformed') {
       res.writeHead(200, { 'content-type': 'text/xml' });
       res.end(`<${request.action}Response><ResourceRecordSets><ResourceRecordSet>`);
       return;
     }
-    if (fault !== undefined && fault !== 'slow') {
+    if (fault !== undefined) {
       const [status, code, message] = faultError(fault).route53;
       return send(route53Error(new Route53Error(status, code, message)));
     }
@@ -751,13 +725,14 @@ export async function startEcsEmulator(opts: EmulatorOptions = {}): Promise<EcsE
    * 'slow' (cancelled on close), drops the connection for 'drop-connection'. Returns the fault left to
    * answer (an error kind or 'malformed'), or `null` when the request is finished.
    */
-  async function intercept(req: IncomingMessage, action: string, params: Record<string, unknown>): Promise<{ fault?: Exclude<FaultKind, 'slow' | 'drop-connection'> } | null> {
-    const faultSpec = takeFault(action, undefined);
+  async function intercept(req: IncomingMessage, action: string, params: Record<string, unknown>, page?: number): Promise<{ fault?: Exclude<FaultKind, 'slow' | 'drop-connection'> } | null> {
+    const faultSpec = takeFault(action, page);
     const fault = faultSpec?.kind;
     const record: CallRecord = { action, params, at: Date.now() };
+    if (page !== undefined) record.page = page;
     if (fault !== undefined) record.fault = fault;
     callLog.push(record);
-    logger.debug({ action, fault }, 'emulator call');
+    logger.debug({ action, page, fault }, 'emulator call');
     if (fault === 'slow') {
       const waited = await sleep(faultSpec?.delayMs ?? 2000, true, { signal: closing.signal }).catch(() => false);
       return waited ? {} : null;

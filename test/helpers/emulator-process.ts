@@ -19,3 +19,14 @@ export async function startEmulatorProcess(t: TestContext, env: Record<string, s
   ]);
   return { child, started: JSON.parse(firstLine) as Record<string, unknown> & { url: string; msg: string } };
 }
+
+/** Sends SIGTERM and resolves with the exit code; rejects when it does not exit within 10 s. */
+export async function exitCodeOnSigterm(child: ChildProcess): Promise<number | null> {
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = (await Promise.race([
+    exited,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 10 s of SIGTERM')), 10_000).unref()),
+  ])) as [number | null];
+  return code;
+}
