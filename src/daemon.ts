@@ -79,9 +79,9 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
   const peers = config.peering ? async () => (await driver.backend()).peers ?? [] : undefined;
   metrics = new Metrics({ backend, ...(peers && { peers }), refusals: () => driver.frontendRefusals(), configPath: config.haproxyConfig, logger, ...(events && { events: true }) });
   const sourceLimits = config.sourceMaxStreams !== undefined || config.sourceMaxConnectRate !== undefined ? watchSourceRefusals(config, driver, logger) : undefined;
-  /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
   /** The last successful sync's holds: the capacity figures leave out what a peer owns. */
   let lastHeld: NonNullable<Extract<SyncOutcome, { ok: true }>['held']> = [];
+  /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
   const observed = async (outcome: SyncOutcome) => {
     if (outcome.ok) lastHeld = outcome.held ?? [];
     await metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
