@@ -9,6 +9,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import ejs from 'ejs';
 import { ConfigError, ConfigErrors, loadConfig, type Config } from './config.js';
+import { checkCertificateSource } from './haproxy/tls-certificate.js';
 import { ensureHealthMap } from './haproxy/health-state.js';
 import { ConfigValidationError, HaproxyProcess } from './haproxy/process.js';
 import { maxconnUnderBursts, parseVersion, parseVersionOutput, supportsRuntimeServers } from './haproxy/version.js';
@@ -229,6 +230,17 @@ export async function runChecks(env: Env): Promise<CheckReport> {
     (e: NodeJS.ErrnoException) => ({ ok: false as const, why: e.code === 'ENOENT' ? 'no such file' : e.message }),
   );
   results.push(page.ok ? { name: 'health page', ok: true, message: `HEALTH_PAGE=${config.healthPage} (${page.bytes} bytes)` } : { name: 'health page', ok: false, message: `HEALTH_PAGE=${config.healthPage}: ${page.why}` });
+
+  // RTMPS: the certificate as `run` checks it (nothing written); `run` would go on with plain RTMP alone.
+  if (config.rtmps) {
+    const { certFile, certPem, port } = config.rtmps;
+    const checked = checkCertificateSource({ ...(certFile !== undefined && { file: certFile }), ...(certPem !== undefined && { pem: certPem }) });
+    results.push(
+      'problem' in checked
+        ? { name: 'rtmps', ok: false, message: `${checked.problem} (run would serve plain RTMP only)` }
+        : { name: 'rtmps', ok: true, message: `RTMPS_PORT=${port}, ${certFile !== undefined ? `RTMPS_CERT_FILE=${certFile}` : 'RTMPS_CERT'}: the certificate and its key match, valid now` },
+    );
+  }
 
   // The template, rendered for a placeholder fleet of one Server: discovery (AWS) is not called.
   const placeholder: RenderedServer = { name: serverNameForAddress('127.0.0.1', config.serverPort), address: '127.0.0.1', port: config.serverPort, draining: false };

@@ -18,6 +18,7 @@ import { CLI, runCli } from './helpers/cli.js';
 import { Cleanup } from './helpers/processes.js';
 import { openHeldStream, startTcpBackend, type HeldStream } from './helpers/tcp-backends.js';
 import { waitFor } from './helpers/wait.js';
+import { selfSignedCertificate } from './helpers/certificates.js';
 
 /** Debian 12's package, which ensure-deps installs beside the HAProxy the suite runs. */
 const DEBIAN_HAPROXY = '/usr/sbin/haproxy';
@@ -215,6 +216,21 @@ describe('rtmp-proxy check', () => {
     };
   });
   after(() => cleanup.run());
+
+  test('RTMPS: checks the certificate as run would (nothing written), and haproxy -c checks the rendered TLS frontend', async () => {
+    const good = selfSignedCertificate(dir, 'check-good');
+    const goodFile = path.join(dir, 'check-good.pem');
+    await writeFile(goodFile, good.bundle);
+    const ok = await runCli(['check'], { ...env, RTMPS_CERT_FILE: goodFile, RTMPS_PORT: '18093' });
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^ok\\s+rtmps: RTMPS_PORT=18093, RTMPS_CERT_FILE=${goodFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the certificate and its key match, valid now$`, 'm'));
+    assert.match(ok.stdout, /^ok\s+config: haproxy -c accepts the rendered config$/m);
+    const mismatched = path.join(dir, 'check-mismatched.pem');
+    await writeFile(mismatched, good.cert + selfSignedCertificate(dir, 'check-other').key);
+    const bad = await runCli(['check'], { ...env, RTMPS_CERT_FILE: mismatched, RTMPS_PORT: '18093' });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stdout, /^FAIL\s+rtmps: RTMPS_CERT_FILE=\S+check-mismatched\.pem: its private key does not match the certificate .*\(run would serve plain RTMP only\)$/m);
+  });
 
   test('passes on the default template and touches nothing', async () => {
     const dirsBefore = await checkDirs();

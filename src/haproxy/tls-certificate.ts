@@ -34,11 +34,8 @@ export function certificateProblem(pem: string, now: Date): string | undefined {
   return undefined;
 }
 
-/**
- * The file HAProxy reads: RTMPS_CERT_FILE as it is, or RTMPS_CERT written to `writeTo` (mode 600).
- * `{ problem }` names the setting and says what is wrong.
- */
-export function prepareCertificate(source: { file?: string; pem?: string }, writeTo: string, now = new Date()): { file: string } | { problem: string; variable: string } {
+/** The PEM of RTMPS_CERT_FILE or RTMPS_CERT and what is wrong with it, naming the setting; nothing is written. */
+export function checkCertificateSource(source: { file?: string; pem?: string }, now = new Date()): { pem: string } | { problem: string; variable: string } {
   const variable = source.file !== undefined ? 'RTMPS_CERT_FILE' : 'RTMPS_CERT';
   let pem: string;
   if (source.file !== undefined) {
@@ -51,9 +48,18 @@ export function prepareCertificate(source: { file?: string; pem?: string }, writ
     pem = source.pem ?? '';
   }
   const problem = certificateProblem(pem, now);
-  if (problem !== undefined) return { variable, problem: `${variable}${source.file !== undefined ? `=${source.file}` : ''}: ${problem}` };
+  return problem === undefined ? { pem } : { variable, problem: `${variable}${source.file !== undefined ? `=${source.file}` : ''}: ${problem}` };
+}
+
+/**
+ * The file HAProxy reads: RTMPS_CERT_FILE as it is, or RTMPS_CERT written to `writeTo` (mode 600).
+ * `{ problem }` names the setting and says what is wrong.
+ */
+export function prepareCertificate(source: { file?: string; pem?: string }, writeTo: string, now = new Date()): { file: string } | { problem: string; variable: string } {
+  const checked = checkCertificateSource(source, now);
+  if ('problem' in checked) return checked;
   if (source.file !== undefined) return { file: source.file };
-  writeFileSync(writeTo, pem.endsWith('\n') ? pem : `${pem}\n`, { mode: 0o600 });
+  writeFileSync(writeTo, checked.pem.endsWith('\n') ? checked.pem : `${checked.pem}\n`, { mode: 0o600 });
   chmodSync(writeTo, 0o600);
   return { file: writeTo };
 }
