@@ -89,6 +89,8 @@ export interface ProxyOptions {
 export interface Proxy {
   dir: string;
   config: Config;
+  /** The environment `config` was loaded from: a daemon in another process given it runs this proxy. */
+  env: Record<string, string>;
   haproxy: HaproxyProcess;
   /** Set when the shipped template's global maxconn had to be capped to fit the machine's open-files limit. */
   cappedGlobalMaxconn?: number;
@@ -101,7 +103,7 @@ export interface Proxy {
 export async function createProxy(opts: ProxyOptions): Promise<Proxy> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rtmp-proxy-bench-'));
   const fit = await templateThatFits(dir, opts.servers ?? 0);
-  const config = loadConfig({
+  const env: Record<string, string> = {
     DISCOVERY: 'static',
     STATIC_SERVERS: '127.0.0.1:1',
     APPLY_MODE: opts.applyMode,
@@ -118,11 +120,13 @@ export async function createProxy(opts: ProxyOptions): Promise<Proxy> {
     SOURCE_MAX_STREAMS: 'off',
     ...(fit && { HAPROXY_TEMPLATE: fit.path }),
     ...opts.env,
-  });
+  };
+  const config = loadConfig(env);
   const haproxy = HaproxyDriver.fromConfig(config, logger).process;
   return {
     dir,
     config,
+    env,
     haproxy,
     ...(fit && { cappedGlobalMaxconn: fit.cappedGlobalMaxconn }),
     processes: () => countProcesses('haproxy', { cmdlineIncludes: dir }),

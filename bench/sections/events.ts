@@ -102,20 +102,7 @@ async function benchProxy(opts: { cluster: string; cron: string; events?: string
     ...(opts.events !== undefined && { EVENTS_TOPIC_ARN: opts.events, EVENTS_QUEUE_PREFIX: PREFIX, PROXY_TASK_ARN: proxyTaskArn(n) }),
   };
   const proxy = await createProxy({ applyMode: 'runtime', bind: `127.0.60.${241 + n}`, rtmpPort: 19701 + n, healthPort: 19721 + n, servers: opts.servers, env });
-  const full: Record<string, string> = {
-    ...env,
-    APPLY_MODE: 'runtime',
-    BIND_ADDRESS: proxy.config.bindAddress,
-    RTMP_PORT: String(proxy.config.rtmpPort),
-    HEALTH_PORT: String(proxy.config.healthPort),
-    HAPROXY_CONFIG: proxy.config.haproxyConfig,
-    HAPROXY_PIDFILE: proxy.config.haproxyPidfile,
-    HAPROXY_SOCKET: proxy.config.haproxySocket,
-    HAPROXY_TEMPLATE: proxy.config.haproxyTemplate,
-    SHUTDOWN_GRACE_SECONDS: '0',
-    LOG_LEVEL: 'silent',
-  };
-  return { proxy, env: full };
+  return { proxy, env: proxy.env };
 }
 
 async function startBench(opts: { cluster: string; cron: string; events?: string; servers: number; serverPort: number }): Promise<Running> {

@@ -86,23 +86,7 @@ export async function runMemory(ctx: BenchContext) {
       });
       try {
         ctx.progress(`memory/cpu ${mode}: daemon probe with ${SERVERS} servers`);
-        const env = Object.fromEntries(
-          Object.entries({
-            DISCOVERY: 'ecs',
-            ECS_CLUSTER: CLUSTER,
-            SERVER_PORT: String(DEAD_PORT),
-            APPLY_MODE: mode,
-            BIND_ADDRESS: proxy.config.bindAddress,
-            RTMP_PORT: String(proxy.config.rtmpPort),
-            HEALTH_PORT: String(proxy.config.healthPort),
-            HAPROXY_CONFIG: proxy.config.haproxyConfig,
-            HAPROXY_PIDFILE: proxy.config.haproxyPidfile,
-            HAPROXY_SOCKET: proxy.config.haproxySocket,
-            HAPROXY_TEMPLATE: proxy.config.haproxyTemplate,
-            LOG_LEVEL: 'silent',
-          }),
-        );
-        const r = await runProbe({ env, endpoint: emu.url, region: emu.region, syncs });
+        const r = await runProbe({ env: proxy.env, endpoint: emu.url, region: emu.region, syncs });
         results.push({ ...r, mode, ...(proxy.cappedGlobalMaxconn !== undefined && { cappedGlobalMaxconn: proxy.cappedGlobalMaxconn }) });
       } finally {
         await proxy.close(); // the probe stops its HAProxy; this is the safety net if it died
