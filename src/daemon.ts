@@ -45,12 +45,12 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
   let proxies: ReturnType<typeof cacheProxyList> | undefined;
   const events = config.events && createEvents(config, logger, listing, {
     onChange: (effect) => {
-      // A stopping Server leaves rotation with one Runtime API command, before the sync that follows.
-      if (effect.kind === 'removed' && config.applyMode === 'runtime') {
-        syncer.noteDrainedOutside(effect.server.name);
-        void driver.drainNow(effect.server.name);
-      }
-      syncSoon();
+      // A stopping Server leaves rotation, a new one joins, with one Runtime API command each when
+      // that is all it takes (core/event-step.ts); the sync that follows does the rest and the file.
+      void syncer
+        .applyEvent(effect)
+        .catch((e: Error) => logger.warn({ server: effect.server.name, err: e.message }, 'ECS task event not applied at once; the sync that follows does it'))
+        .finally(() => syncSoon());
     },
     onPeerChange: () => {
       proxies?.invalidate();

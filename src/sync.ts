@@ -14,6 +14,7 @@ import {
   type Decision,
   type SyncState,
 } from './core/reconcile.js';
+import { planEventStep, withFleetChanges, type EventStep, type FleetChange } from './core/event-step.js';
 import { forgetSettledPeers, peerServers, peersToAsk, settleClaims, type ProxyTask } from './core/ownership.js';
 import { createProxyDiscovery, type ProxyDiscovery } from './discovery/proxies.js';
 import type { Discovery } from './discovery/types.js';
@@ -23,6 +24,7 @@ import { ConfigValidationError } from './haproxy/process.js';
 import { FailureLog, type Logger } from './log.js';
 import { backendServers, PEER_BACKEND, type DropHeld, type HealthState, type RenderedServer, type RuntimeChanges, type Server, type SyncAction, type SyncOutcome, type SyncStage } from './model.js';
 import { ConfigRenderer, renderSettingsFrom } from './render/template.js';
+import { renderedFromRuntime } from './core/plan.js';
 
 export interface SyncerDeps {
   config: Config;
@@ -67,8 +69,11 @@ async function inStage<T>(stage: SyncStage, fn: () => Promise<T> | T): Promise<T
 export class Syncer {
   private state: SyncState = INITIAL_SYNC_STATE;
   private inFlight: Promise<SyncOutcome> | undefined;
-  /** Servers drained outside a sync (on an ECS task event) that the config file may not say yet. */
-  private readonly drainedOutside = new Set<string>();
+  /** ECS task events' fleet changes, numbered: a sync patches the fleet it discovered with those that came after. */
+  private eventChanges: Array<{ seq: number; change: FleetChange }> = [];
+  private eventSeq = 0;
+  /** Servers ECS is stopping (their event came): never made routable again, whatever a sync decided before it. */
+  private readonly stopping = new Set<string>();
   private readonly failures: FailureLog;
   private readonly now: () => number;
 
@@ -91,9 +96,22 @@ export class Syncer {
     return this.inFlight;
   }
 
-  /** This Server is being drained outside a sync; the sync that sees it drained brings the config file along. */
-  noteDrainedOutside(name: string): void {
-    this.drainedOutside.add(name);
+  /**
+   * An ECS task event's fleet change. Noted at once (a sync deciding now patches its fleet with it, and
+   * a stopping Server is never made routable again), then applied at once when one Runtime API command
+   * does it (core/event-step.ts), between syncs. The sync that follows the event does the rest.
+   */
+  async applyEvent(change: FleetChange): Promise<EventStep> {
+    this.eventChanges.push({ seq: ++this.eventSeq, change });
+    if (change.kind === 'removed') this.stopping.add(change.server.name);
+    const { config, haproxy, renderer, logger } = this.deps;
+    const settings = { applyMode: config.applyMode, claims: config.peering !== undefined, busyCheck: this.deps.busyCheck !== undefined };
+    const step = await haproxy.applyEventStep((known) => planEventStep(known, change, settings), {
+      serverOptions: renderer.serverOptions,
+      fileFor: (known) => renderer.render(renderedFromRuntime(known.servers), renderedFromRuntime(known.peers ?? [])),
+    });
+    if (step.kind === 'none') logger.debug({ server: change.server.name, change: change.kind, why: step.why }, 'ECS task event: left to the sync that follows');
+    return step;
   }
 
   /** Resolves once no sync is running. */
@@ -113,6 +131,22 @@ export class Syncer {
   }
 
   private async runSync(deferConfigFile: boolean): Promise<SyncOutcome> {
+    const seqAtDiscovery = this.eventSeq;
+    try {
+      return await this.syncOnce(deferConfigFile, seqAtDiscovery);
+    } finally {
+      // What this sync's discovery already saw is in every later discovery too.
+      this.eventChanges = this.eventChanges.filter((e) => e.seq > seqAtDiscovery);
+    }
+  }
+
+  /** The fleet discovered, with the events' changes since `seq` and without the Servers ECS is stopping. */
+  private fleetWithEvents(fleet: readonly Server[], seq: number): Server[] {
+    const patched = withFleetChanges(fleet, this.eventChanges.filter((e) => e.seq > seq).map((e) => e.change));
+    return this.stopping.size === 0 ? patched : patched.filter((server) => !this.stopping.has(server.name));
+  }
+
+  private async syncOnce(deferConfigFile: boolean, seqAtDiscovery: number): Promise<SyncOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const { config, logger, haproxy, renderer } = this.deps;
@@ -133,8 +167,9 @@ export class Syncer {
       return this.failed('discovery', e, elapsed());
     }
 
-    let decision: Decision;
-    let fleet: Server[];
+    // Assigned under haproxy.exclusively below (the sync fails before they are read otherwise).
+    let decision!: Decision;
+    let fleet!: Server[];
     let changes: RuntimeChanges | undefined;
     let dropHeld: DropHeld | undefined;
     /** The backend as it stands after the change, when this sync read it already. */
@@ -148,47 +183,60 @@ export class Syncer {
     };
     try {
       await inStage('render', () => renderer.load());
-      let snapshot = await inStage('apply', () => haproxy.snapshot());
-      // Servers drained outside a sync (ECS task events) are stopping: a sync that discovered before
-      // their event must not put them back in rotation.
-      const stopping = new Set(this.drainedOutside);
-      if (stopping.size > 0 && snapshot.running) {
-        // And the file adopts those drains before anything is decided.
-        const { text, settled } = adoptDrains(snapshot, stopping, render);
-        for (const name of settled) this.drainedOutside.delete(name);
-        if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
-        else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
-        if (text !== undefined) snapshot = { ...snapshot, file: text };
-      }
-      const settings = { applyMode: config.applyMode, maxDropPercent: config.maxDropPercent, ...(config.serverDrainTimeoutSeconds !== undefined && { drainTimeoutMs: config.serverDrainTimeoutSeconds * 1000 }) };
-      const guarded = guardFleet(this.state, discovered, snapshot, settings);
-      fleet = stopping.size > 0 ? guarded.fleet.filter((server) => !stopping.has(server.name)) : guarded.fleet;
-      this.state = guarded.state;
-      if (guarded.drop?.status === 'held') {
-        dropHeld = { from: guarded.drop.from, to: guarded.drop.to, maxDropPercent: guarded.drop.maxDropPercent };
-        logger.warn(dropHeld, `fleet dropped by more than MAX_DROP_PERCENT=${config.maxDropPercent}%: keeping the last known-good fleet until the next sync confirms it`);
-      } else if (guarded.drop) logger.warn({ from: guarded.drop.from, to: guarded.drop.to }, 'sudden fleet drop confirmed by a second sync: applying it');
-      const busyElsewhere = config.applyMode === 'runtime' && this.deps.busyCheck ? await this.deps.busyCheck(fleet) : new Set<string>();
-      const peering = await this.askPeers();
-      decision = decide({ state: this.state, fleet, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
-      this.state = decision.state;
-      const { change } = decision;
-      if (change.kind === 'none' && snapshot.running) after = snapshot;
-      if (change.kind === 'start' || change.kind === 'reload') {
-        await inStage('apply', () => haproxy.install(change.text, snapshot.file, change.kind));
-      } else if (change.kind === 'runtime') {
-        changes = await inStage('apply', () => haproxy.applySteps(change.plan, renderer.serverOptions));
-        if (change.peerPlan) await inStage('apply', () => haproxy.applySteps(change.peerPlan!, renderer.peerServerOptions, PEER_BACKEND));
-        if (peering && changes.claimed.length > 0) {
-          // Claimed (visible to peers, taking nothing): asked again, then enabled only where no peer holds it.
-          const settled = settleClaims(changes.claimed, await this.deps.proxies!.readPeers(peering.asked));
-          await inStage('apply', () => haproxy.settleClaims(settled.enable, settled.release));
+      // From the read to the file, no event step in between (they wait): what was read is what runs.
+      await haproxy.exclusively(async () => {
+        let snapshot = await inStage('apply', () => haproxy.snapshot());
+        const present = new Set(snapshot.servers.map((s) => s.name));
+        for (const name of this.stopping) if (snapshot.running && !present.has(name)) this.stopping.delete(name);
+        if (this.stopping.size > 0 && snapshot.running) {
+          // A drain whose background file write failed: the file adopts it rather than a reload
+          // "repairing" a drifted file (a reload would cost maxconn 1 its guarantee).
+          const text = adoptDrains(snapshot, this.stopping, render);
+          if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
+          else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
+          if (text !== undefined) snapshot = { ...snapshot, file: text };
         }
-        after = await inStage('apply', () => haproxy.backend());
-        const text = fileAfterSteps(after, snapshot.file, render);
-        if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
-        else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
-      }
+        const settings = { applyMode: config.applyMode, maxDropPercent: config.maxDropPercent, ...(config.serverDrainTimeoutSeconds !== undefined && { drainTimeoutMs: config.serverDrainTimeoutSeconds * 1000 }) };
+        const guarded = guardFleet(this.state, discovered, snapshot, settings);
+        this.state = guarded.state;
+        if (guarded.drop?.status === 'held') {
+          dropHeld = { from: guarded.drop.from, to: guarded.drop.to, maxDropPercent: guarded.drop.maxDropPercent };
+          logger.warn(dropHeld, `fleet dropped by more than MAX_DROP_PERCENT=${config.maxDropPercent}%: keeping the last known-good fleet until the next sync confirms it`);
+        } else if (guarded.drop) logger.warn({ from: guarded.drop.from, to: guarded.drop.to }, 'sudden fleet drop confirmed by a second sync: applying it');
+        let seq = this.eventSeq;
+        fleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery);
+        const busyElsewhere = config.applyMode === 'runtime' && this.deps.busyCheck ? await this.deps.busyCheck(fleet) : new Set<string>();
+        const peering = await this.askPeers();
+        const decideFor = (servers: readonly Server[]) =>
+          decide({ state: this.state, fleet: servers, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
+        decision = decideFor(fleet);
+        // Events that came while this sync asked (their steps wait for it): decided again with them.
+        for (let again = 0; again < 3 && seq !== this.eventSeq; again++) {
+          seq = this.eventSeq;
+          fleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery);
+          decision = decideFor(fleet);
+        }
+        this.state = decision.state;
+        const { change } = decision;
+        if (change.kind === 'none' && snapshot.running) after = snapshot;
+        if (change.kind === 'start' || change.kind === 'reload') {
+          await inStage('apply', () => haproxy.install(change.text, snapshot.file, change.kind));
+          // What the new worker runs, which event steps then go by (unread: the next sync reads it).
+          after = await haproxy.readBack().catch((e: Error) => void logger.debug({ err: e.message }, 'backend not readable right after the start or reload'));
+        } else if (change.kind === 'runtime') {
+          changes = await inStage('apply', () => haproxy.applySteps(change.plan, renderer.serverOptions, undefined, this.stopping));
+          if (change.peerPlan) await inStage('apply', () => haproxy.applySteps(change.peerPlan!, renderer.peerServerOptions, PEER_BACKEND));
+          if (peering && changes.claimed.length > 0) {
+            // Claimed (visible to peers, taking nothing): asked again, then enabled only where no peer holds it.
+            const settled = settleClaims(changes.claimed, await this.deps.proxies!.readPeers(peering.asked));
+            await inStage('apply', () => haproxy.settleClaims(settled.enable, settled.release, this.stopping));
+          }
+          after = await inStage('apply', () => haproxy.readBack());
+          const text = fileAfterSteps(after, snapshot.file, render);
+          if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
+          else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
+        }
+      });
     } catch (e) {
       const { stage, inner } = e instanceof StageError ? e : new StageError('apply', e);
       return this.failed(stage === 'apply' && inner instanceof ConfigValidationError ? 'validate' : stage, inner, elapsed());

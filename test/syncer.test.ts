@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
+import type { EventStep } from '../src/core/event-step.js';
 import type { HaproxySnapshot } from '../src/core/reconcile.js';
 import type { HaproxyClient } from '../src/haproxy/driver.js';
 import { ConfigValidationError } from '../src/haproxy/process.js';
@@ -42,6 +43,17 @@ class RecordingClient implements HaproxyClient {
   async backend() {
     this.record('backend');
     return { servers: this.backendValue, sessionsInOldWorkers: new Map() };
+  }
+  async readBack() {
+    this.record('readBack');
+    return { servers: this.backendValue, sessionsInOldWorkers: new Map() };
+  }
+  exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+  async applyEventStep(): Promise<EventStep> {
+    this.record('applyEventStep');
+    return { kind: 'none', why: 'recorded' };
   }
   async settleClaims() {
     this.record('settleClaims');
@@ -95,7 +107,7 @@ describe('Syncer with an injected HAProxy client', () => {
     const client = new RecordingClient();
     const outcome = await syncerWith(client).sync();
     assert.ok(outcome.ok && outcome.action === 'started');
-    assert.deepEqual(client.calls, ['snapshot', 'install', 'setHealth', 'backend']);
+    assert.deepEqual(client.calls, ['snapshot', 'install', 'readBack', 'setHealth']);
   });
 
   const stages: Array<{ description: string; setup: (c: RecordingClient) => void; template?: string; stage: string; calls: string[] }> = [
@@ -175,7 +187,7 @@ describe('Syncer with an injected HAProxy client', () => {
     client.calls = [];
     const outcome = await syncer.sync();
     assert.ok(outcome.ok && outcome.action === 'runtime', JSON.stringify(outcome));
-    assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'backend', 'writeConfig']);
+    assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'readBack', 'writeConfig']);
     assert.equal(renderer.renders, 2, 'a change renders the new backend once');
 
     // After an ECS task event: the change is live once applied; the file is handed over to be written in the background.
@@ -186,6 +198,6 @@ describe('Syncer with an injected HAProxy client', () => {
     client.calls = [];
     const deferred = await syncer.sync({ deferConfigFile: true });
     assert.ok(deferred.ok && deferred.action === 'runtime', JSON.stringify(deferred));
-    assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'backend', 'writeConfigSoon']);
+    assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
   });
 });

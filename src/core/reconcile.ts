@@ -195,25 +195,19 @@ export function fileAfterSteps(
 }
 
 /**
- * Servers drained outside a sync (at once, on an ECS task event) make what runs differ from the file by
- * exactly their `disabled`: the file adopts that, rather than a reload "repairing" a drifted file (a
- * reload would cost maxconn 1 its guarantee). `text`: the file to write, when there is something to
- * adopt and nothing else differs; `settled`: the names this snapshot accounts for (drained, or gone).
+ * Servers drained outside a sync (at once, on an ECS task event) whose file did not follow (its
+ * background write failed) make what runs differ from the file by exactly their `disabled`: the file
+ * adopts that, rather than a reload "repairing" a drifted file (a reload would cost maxconn 1 its
+ * guarantee). The file to write, when there is something to adopt and nothing else differs.
  */
-export function adoptDrains(
-  snapshot: Pick<HaproxySnapshot, 'file' | 'servers' | 'peers'>,
-  drained: ReadonlySet<string>,
-  render: DecideInput['render'],
-): { text?: string; settled: string[] } {
-  const present = new Set(snapshot.servers.map((s) => s.name));
+export function adoptDrains(snapshot: Pick<HaproxySnapshot, 'file' | 'servers' | 'peers'>, drained: ReadonlySet<string>, render: DecideInput['render']): string | undefined {
   const inMaintenance = new Set(snapshot.servers.filter((s) => drained.has(s.name) && s.maintenance).map((s) => s.name));
-  const settled = [...drained].filter((name) => inMaintenance.has(name) || !present.has(name));
-  if (inMaintenance.size === 0) return { settled };
+  if (inMaintenance.size === 0) return undefined;
   const peers = renderedFromRuntime(snapshot.peers ?? []);
   const now = render(renderedFromRuntime(snapshot.servers), peers);
-  if (now === snapshot.file) return { settled };
+  if (now === snapshot.file) return undefined;
   const before = render(renderedFromRuntime(snapshot.servers.map((s) => (inMaintenance.has(s.name) ? { ...s, maintenance: false } : s))), peers);
-  return before === snapshot.file ? { text: now, settled } : { settled };
+  return before === snapshot.file ? now : undefined;
 }
 
 /** Names in `next` but not in `prev`, and the reverse. */

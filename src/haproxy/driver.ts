@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { formatAddress, PEER_BACKEND, RTMP_BACKEND, RTMP_FRONTEND, type HealthState, type RuntimeChanges, type RuntimeServer } from '../model.js';
 import type { MembershipPlan } from '../core/plan.js';
 import type { HaproxySnapshot } from '../core/reconcile.js';
+import { afterEventStep, type EventStep, type KnownBackend } from '../core/event-step.js';
 import { readConfigFile, writeConfigAtomically } from './config-file.js';
 import { ensureHealthMap, setHealthState } from './health-state.js';
 import { HaproxyProcess, type MasterStatus } from './process.js';
@@ -37,13 +38,30 @@ export interface WorkersView {
 
 /** What the Syncer needs from HAProxy: the seam its tests replace. */
 export interface HaproxyClient {
+  /**
+   * Runs `fn` with no ECS task event step in between (they wait): a sync reads, decides and applies
+   * under it, so what it read is what runs when it acts, and the file it writes follows that.
+   */
+  exclusively<T>(fn: () => Promise<T>): Promise<T>;
+  /** The file and what runs; under `exclusively`, also what event steps go by until the next change. */
   snapshot(): Promise<HaproxySnapshot>;
-  /** Applies a membership plan to a backend (bk_rtmp by default) step by step; a refused step is logged and left for the next sync. */
-  applySteps(plan: MembershipPlan, serverOptions: string, backend?: string): Promise<RuntimeChanges>;
+  /**
+   * Applies a membership plan to a backend (bk_rtmp by default) step by step; a refused step is logged
+   * and left for the next sync. `neverRoutable` (read before each step): Servers ECS is stopping,
+   * never added enabled, enabled or claimed, whatever the plan made before their event said.
+   */
+  applySteps(plan: MembershipPlan, serverOptions: string, backend?: string, neverRoutable?: ReadonlySet<string>): Promise<RuntimeChanges>;
   /** Settles claims (core/ownership.ts): these Servers back in rotation, those back to maintenance. */
-  settleClaims(enable: readonly string[], release: readonly string[]): Promise<void>;
+  settleClaims(enable: readonly string[], release: readonly string[], neverRoutable?: ReadonlySet<string>): Promise<void>;
+  /**
+   * An ECS task event's step (core/event-step.ts) at once, outside the sync, planned by `plan` from
+   * what is known to run; then the config file, rendered by `fileFor`, is written in the background.
+   */
+  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: { serverOptions: string; fileFor: (known: KnownBackend) => string }): Promise<EventStep>;
   /** The current worker's backend now, the streams old workers carry, and the peer backend when several Proxies run. */
   backend(): Promise<BackendSnapshot>;
+  /** The same, read back after a sync's change (under `exclusively`): what event steps go by from now. */
+  readBack(): Promise<BackendSnapshot>;
   /** Replaces the config file once `haproxy -c` accepts the text; HAProxy is not touched. */
   writeConfig(text: string): Promise<void>;
   /**
@@ -72,6 +90,10 @@ export class HaproxyDriver implements HaproxyClient {
   /** Config text a background write has yet to put on disk (writeConfigSoon); the newest only. */
   private pendingConfig: string | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** What the current worker runs as a sync last read it, with the event steps since; undefined once a sync changed it, until its read-back. */
+  private known: KnownBackend | undefined;
+  /** The tail of `exclusively`'s queue. */
+  private lock: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly process: HaproxyProcess,
@@ -117,11 +139,20 @@ export class HaproxyDriver implements HaproxyClient {
     return (await this.process.runningPid()) !== undefined;
   }
 
+  exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
   async snapshot(): Promise<HaproxySnapshot> {
     // A background write still pending: the file as it is about to be.
     const file = this.pendingConfig ?? (await readConfigFile(this.opts.configPath));
-    if (!(await this.isRunning())) return { running: false, file, servers: [], sessionsInOldWorkers: new Map() };
-    return { running: true, file, ...(await this.backend()) };
+    if (!(await this.isRunning())) {
+      this.known = undefined;
+      return { running: false, file, servers: [], sessionsInOldWorkers: new Map() };
+    }
+    return { running: true, file, ...(await this.readBack()) };
   }
 
   /** The backend and the streams old workers carry: what the metrics and task protection read. */
@@ -129,6 +160,19 @@ export class HaproxyDriver implements HaproxyClient {
     const { api, servers } = await this.currentWorker();
     const sessionsInOldWorkers = await this.sessionsInOldWorkers();
     return { servers, sessionsInOldWorkers, ...(this.opts.peering && { peers: await api.servers(PEER_BACKEND) }) };
+  }
+
+  async readBack(): Promise<BackendSnapshot> {
+    this.known = undefined;
+    const read = await this.backend();
+    this.known = read;
+    return read;
+  }
+
+  /** A sync's change: what runs is unknown from now until it is read back. */
+  private changing<T>(fn: () => Promise<T>): Promise<T> {
+    this.known = undefined;
+    return fn();
   }
 
   /** Connections ft_rtmp refused: per-source limits (connection rules) and the handshake gate (content rules). */
@@ -231,7 +275,11 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   /** Through the way to the current worker the snapshot before it found. */
-  async applySteps(plan: MembershipPlan, serverOptions: string, backend: string = RTMP_BACKEND): Promise<RuntimeChanges> {
+  applySteps(plan: MembershipPlan, serverOptions: string, backend: string = RTMP_BACKEND, neverRoutable: ReadonlySet<string> = new Set()): Promise<RuntimeChanges> {
+    return this.changing(() => this.stepsOf(plan, serverOptions, backend, neverRoutable));
+  }
+
+  private async stepsOf(plan: MembershipPlan, serverOptions: string, backend: string, neverRoutable: ReadonlySet<string>): Promise<RuntimeChanges> {
     const api = this.worker;
     const done: RuntimeChanges = { added: [], enabled: [], claimed: [], disabled: [], deleted: [], cut: [] };
     const addressOf = new Map(plan.configServers.map((s) => [s.name, formatAddress(s.address, s.port)]));
@@ -244,10 +292,11 @@ export class HaproxyDriver implements HaproxyClient {
       await step(reason === 'removed' ? 'drained' : 'held', name, () => api.disableServer(backend, name), done.disabled, reason);
     }
     for (const { server, enable } of plan.add) {
-      await step('added', server.name, () => api.addServer(backend, server, { enable, options: serverOptions }), done.added, enable ? undefined : 'held');
+      const routable = enable && !neverRoutable.has(server.name);
+      await step('added', server.name, () => api.addServer(backend, server, { enable: routable, options: serverOptions }), done.added, routable ? undefined : enable ? 'stopping' : 'held');
     }
-    for (const name of plan.enable) await step('enabled', name, () => api.enableServer(backend, name), done.enabled);
-    for (const name of plan.claim) await step('claimed', name, () => api.claimServer(backend, name), done.claimed);
+    for (const name of plan.enable) if (!neverRoutable.has(name)) await step('enabled', name, () => api.enableServer(backend, name), done.enabled);
+    for (const name of plan.claim) if (!neverRoutable.has(name)) await step('claimed', name, () => api.claimServer(backend, name), done.claimed);
     for (const name of plan.cut) {
       await step('cut', name, () => api.shutdownSessions(backend, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
     }
@@ -255,10 +304,43 @@ export class HaproxyDriver implements HaproxyClient {
     return done;
   }
 
-  async settleClaims(enable: readonly string[], release: readonly string[]): Promise<void> {
-    // Releases first, like disables before enables in applySteps.
-    for (const name of release) await this.step('released', name, () => this.worker.disableServer(RTMP_BACKEND, name), { reason: 'a peer holds it too' });
-    for (const name of enable) await this.step('enabled', name, () => this.worker.enableServer(RTMP_BACKEND, name), { reason: 'no peer holds it' });
+  settleClaims(enable: readonly string[], release: readonly string[], neverRoutable: ReadonlySet<string> = new Set()): Promise<void> {
+    return this.changing(async () => {
+      // Releases first, like disables before enables in applySteps; a Server ECS began stopping meanwhile is released too.
+      for (const name of [...release, ...enable.filter((n) => neverRoutable.has(n))]) {
+        await this.step('released', name, () => this.worker.disableServer(RTMP_BACKEND, name), { reason: release.includes(name) ? 'a peer holds it too' : 'stopping' });
+      }
+      for (const name of enable) {
+        if (!neverRoutable.has(name)) await this.step('enabled', name, () => this.worker.enableServer(RTMP_BACKEND, name), { reason: 'no peer holds it' });
+      }
+    });
+  }
+
+  /** `plan` decides from what is known when the lock is free (a sync may have changed it meanwhile). */
+  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: { serverOptions: string; fileFor: (known: KnownBackend) => string }): Promise<EventStep> {
+    return this.exclusively(async () => {
+      const step = plan(this.known);
+      if (step.kind === 'none' || this.known === undefined) return step;
+      const api = this.worker;
+      const done =
+        step.kind === 'drain'
+          ? await this.step('drained', step.name, () => api.disableServer(RTMP_BACKEND, step.name), { reason: 'stopping' })
+          : await this.step('added', step.server.name, () => api.addServer(RTMP_BACKEND, step.server, { enable: true, options: opts.serverOptions }), { address: formatAddress(step.server.address, step.server.port) });
+      if (!done) {
+        this.known = undefined; // refused: what runs is not what was thought; the next sync reads it
+        return step;
+      }
+      const known = afterEventStep(this.known, step);
+      try {
+        // The file follows at once (written and checked in the background): the next snapshot reads this text.
+        this.writeConfigSoon(opts.fileFor(known));
+        this.known = known;
+      } catch (e) {
+        this.known = undefined;
+        this.opts.logger.error({ err: (e as Error).message }, 'config file not rendered after an event step (the change is live in HAProxy); the next sync writes it');
+      }
+      return step;
+    });
   }
 
   /** One Runtime API step, logged; a refused one is a warning, left for the next sync. True when it was applied. */
@@ -274,9 +356,11 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   /** Shutdown: every Server out of rotation at once (live streams go on), so peers take them over. */
-  async disableAll(): Promise<void> {
-    const { api, servers } = await this.currentWorker();
-    for (const s of servers) if (!s.maintenance) await api.disableServer(RTMP_BACKEND, s.name).catch(() => undefined);
+  disableAll(): Promise<void> {
+    return this.changing(async () => {
+      const { api, servers } = await this.currentWorker();
+      for (const s of servers) if (!s.maintenance) await api.disableServer(RTMP_BACKEND, s.name).catch(() => undefined);
+    });
   }
 
   async writeConfig(text: string): Promise<void> {
@@ -309,15 +393,11 @@ export class HaproxyDriver implements HaproxyClient {
     return this.writing;
   }
 
-  /** ECS says the task is stopping: out of rotation now (its live stream goes on); the sync that follows does the rest. */
-  async drainNow(name: string): Promise<void> {
-    await this.worker.disableServer(RTMP_BACKEND, name).then(
-      () => this.opts.logger.info({ server: name, reason: 'stopping' }, 'server drained'),
-      (e: Error) => this.opts.logger.debug({ server: name, err: e.message }, 'server not drained at once (not in HAProxy here?); the sync decides'),
-    );
+  install(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
+    return this.changing(() => this.installNow(text, previous, how));
   }
 
-  async install(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
+  private async installNow(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
     await this.writing;
     await ensureHealthMap(this.opts.healthMap);
     await writeConfigAtomically(this.opts.configPath, text, (temp) => this.process.validate(temp));
@@ -331,7 +411,11 @@ export class HaproxyDriver implements HaproxyClient {
     }
   }
 
-  async startWithLastConfig(): Promise<boolean> {
+  startWithLastConfig(): Promise<boolean> {
+    return this.changing(() => this.startWithFileOnDisk());
+  }
+
+  private async startWithFileOnDisk(): Promise<boolean> {
     await this.writing;
     if ((await this.isRunning()) || (await readConfigFile(this.opts.configPath)) === undefined) return false;
     await ensureHealthMap(this.opts.healthMap);
