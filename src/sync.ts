@@ -205,7 +205,10 @@ export class Syncer {
         } else if (guarded.drop) logger.warn({ from: guarded.drop.from, to: guarded.drop.to }, 'sudden fleet drop confirmed by a second sync: applying it');
         let seq = this.eventSeq;
         fleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery);
-        const busyElsewhere = config.applyMode === 'runtime' && this.deps.busyCheck ? await this.deps.busyCheck(fleet) : new Set<string>();
+        const busyCheck = config.applyMode === 'runtime' ? this.deps.busyCheck : undefined;
+        const busyElsewhere = busyCheck ? await busyCheck(fleet) : new Set<string>();
+        // BUSY_CHECK asked about this fleet: a Server an event brings from now waits for the next sync's check.
+        const checked = busyCheck && new Set(fleet.map((s) => s.name));
         const peering = await this.askPeers();
         const decideFor = (servers: readonly Server[]) =>
           decide({ state: this.state, fleet: servers, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
@@ -213,7 +216,7 @@ export class Syncer {
         // Events that came while this sync asked (their steps wait for it): decided again with them.
         for (let again = 0; again < 3 && seq !== this.eventSeq; again++) {
           seq = this.eventSeq;
-          fleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery);
+          fleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery).filter((s) => checked?.has(s.name) ?? true);
           decision = decideFor(fleet);
         }
         this.state = decision.state;

@@ -72,7 +72,7 @@ describe('planEventStep: what one event does at once', () => {
 
 const PROXY = { address: '127.0.33.1', rtmp: 19386, health: 18087 };
 const BACKEND_PORT = 19387;
-const BACKENDS = ['127.0.33.2', '127.0.33.3', '127.0.33.4', '127.0.33.5', '127.0.33.6'];
+const BACKENDS = ['127.0.33.2', '127.0.33.3', '127.0.33.4', '127.0.33.5', '127.0.33.6', '127.0.33.7'];
 const asServer = (address: string): Server => ({ name: serverNameForAddress(address, BACKEND_PORT), address, port: BACKEND_PORT });
 
 /** A fleet the test sets; discovery returns a copy. */
@@ -153,9 +153,11 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     assert.equal((await state(BACKENDS[3]!))?.maintenance, false);
   });
 
-  test('a stop event that comes while a sync decides: that sync does not put the stopping Server back in rotation', async () => {
+  test('events that come while a sync asks BUSY_CHECK: a stopping Server is not put back in rotation, a new one waits for its own check', async () => {
     const target = BACKENDS[4]!;
     const name = asServer(target).name;
+    const newcomer = asServer(BACKENDS[5]!);
+    const asked: string[][] = [];
     let busy = true;
     let gate: Promise<void> | undefined;
     let entered = (): void => undefined;
@@ -166,7 +168,8 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
       renderer: new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config)),
       logger,
       // BUSY_CHECK stand-in: the target streams through another Proxy until the test says otherwise.
-      busyCheck: async () => {
+      busyCheck: async (servers) => {
+        asked.push(servers.map((s) => s.name));
         entered();
         await gate;
         return new Set(busy ? [name] : []);
@@ -186,6 +189,7 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     const sync = syncer.sync();
     await inBusyCheck;
     const step = syncer.applyEvent({ kind: 'removed', server: asServer(target) });
+    const joined = syncer.applyEvent({ kind: 'added', server: newcomer });
     open();
     const outcome = await sync;
     assert.ok(outcome.ok, JSON.stringify(outcome));
@@ -194,6 +198,15 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     const s = await state(target);
     assert.ok(s === undefined || s.maintenance, `never back in rotation: ${JSON.stringify(s)}`);
     assert.ok(!linesSince(from).includes(`server enabled ${name}`), linesSince(from).join('\n'));
-    fleet.set(BACKENDS.slice(1, 4));
+
+    assert.equal((await joined).kind, 'none', 'BUSY_CHECK: a new Server is not added by its event step');
+    assert.equal(await state(newcomer.address), undefined, 'nor by the sync that asked before it came');
+    fleet.set([...BACKENDS.slice(1, 4), newcomer.address]);
+    asked.length = 0;
+    gate = undefined;
+    const next = await syncer.sync();
+    assert.ok(next.ok && next.changes?.added.includes(newcomer.name), JSON.stringify(next));
+    assert.ok(asked.some((names) => names.includes(newcomer.name)), 'asked first');
+    assert.equal((await state(newcomer.address))?.maintenance, false);
   });
 });
