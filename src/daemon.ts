@@ -44,14 +44,16 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
   // With events, the Proxy list too is read only when a Proxy's task changes (or at the full listing).
   let proxies: ReturnType<typeof cacheProxyList> | undefined;
   const events = config.events && createEvents(config, logger, listing, {
-    onChange: (effect) => {
+    onChange: (effect) =>
       // A stopping Server leaves rotation, a new one joins, with one Runtime API command each when
       // that is all it takes (core/event-step.ts); the sync that follows does the rest and the file.
-      void syncer
+      syncer
         .applyEvent(effect)
-        .catch((e: Error) => logger.warn({ server: effect.server.name, err: e.message }, 'ECS task event not applied at once; the sync that follows does it'))
-        .finally(() => syncSoon());
-    },
+        .then(
+          () => undefined,
+          (e: Error) => logger.warn({ server: effect.server.name, err: e.message }, 'ECS task event not applied at once; the sync that follows does it'),
+        )
+        .finally(() => syncSoon()),
     onPeerChange: () => {
       proxies?.invalidate();
       syncSoon();

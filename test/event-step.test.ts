@@ -7,7 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
 import { afterEventStep, planEventStep, withFleetChanges, type EventStepSettings, type FleetChange, type KnownBackend } from '../src/core/event-step.js';
 import type { Discovery } from '../src/discovery/types.js';
+import { CliCommandError } from '../src/haproxy/cli-socket.js';
 import { HaproxyDriver } from '../src/haproxy/driver.js';
+import { RuntimeApi } from '../src/haproxy/runtime-api.js';
 import { serverNameForAddress, type RuntimeServer, type Server } from '../src/model.js';
 import { ConfigRenderer, renderSettingsFrom } from '../src/render/template.js';
 import { createSyncer, Syncer } from '../src/sync.js';
@@ -208,5 +210,21 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     assert.ok(next.ok && next.changes?.added.includes(newcomer.name), JSON.stringify(next));
     assert.ok(asked.some((names) => names.includes(newcomer.name)), 'asked first');
     assert.equal((await state(newcomer.address))?.maintenance, false);
+  });
+
+  test("chained changes (an add's `state ready; enable health`): one round trip; HAProxy runs each, and a refused one rejects with its words", async () => {
+    const api = new RuntimeApi(config.haproxySocket);
+    const target = asServer(BACKENDS[5]!).name;
+    await api.disableServer('bk_rtmp', target);
+    await api.changeAll([`set server bk_rtmp/${target} state ready`, `enable health bk_rtmp/${target}`]);
+    assert.equal((await state(BACKENDS[5]!))?.maintenance, false);
+    await api.disableServer('bk_rtmp', target);
+    const refused = await api.changeAll([`set server bk_rtmp/${target} state ready`, 'enable health bk_rtmp/no-such-server']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(refused instanceof CliCommandError && /No such server/.test(refused.answer), String(refused));
+    assert.equal((await state(BACKENDS[5]!))?.maintenance, false, 'the command before the refused one ran: chain only what may run regardless');
+    await assert.rejects(api.changeAll(['disable server bk_rtmp/a; enable server bk_rtmp/b']), /must not contain ";"/);
   });
 });

@@ -43,8 +43,12 @@ export interface TaskEventsOptions {
   listing: Discovery;
   fullSyncIntervalMs: number;
   logger: Logger;
-  /** Called when an event changed the fleet (added, updated or removed a Server): a sync should run now. */
-  onChange: (effect: Extract<EventEffect, { server: unknown }>) => void;
+  /**
+   * Called when an event changed the fleet (added, updated or removed a Server): its change is applied
+   * and a sync should run now. The message is deleted once what this returns settles, so the change
+   * reaches HAProxy before the queue calls that follow take the CPU.
+   */
+  onChange: (effect: Extract<EventEffect, { server: unknown }>) => void | Promise<void>;
   /** Several Proxies: the Proxies' own service, whose task changes go to `onPeerChange`. */
   peerScope?: { cluster: string; service: string };
   onPeerChange?: () => void;
@@ -284,7 +288,7 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
     const fields = { taskArn: event.taskArn, version: event.version, lastStatus: event.task.lastStatus, desiredStatus: event.task.desiredStatus };
     if (effect.kind === 'added' || effect.kind === 'updated' || effect.kind === 'removed') {
       logger.info({ ...fields, server: effect.server.name, address: effect.server.address, ...('reason' in effect && { reason: effect.reason }) }, `ECS task event: Server ${effect.kind}`);
-      opts.onChange(effect);
+      await opts.onChange(effect);
     } else {
       logger.debug({ ...fields, effect: effect.kind }, 'ECS task event: fleet unchanged');
     }

@@ -30,6 +30,18 @@ export class RuntimeApi {
     if (!SUCCESS.test(answer)) throw new CliCommandError(cmd, answer);
   }
 
+  /**
+   * Several state changes on one connection (`a; b`: HAProxy runs each, whatever the one before
+   * answered): one round trip instead of one each. Only for commands that are all right to run even
+   * when one before them is refused; rejects when any is refused.
+   */
+  async changeAll(cmds: readonly string[]): Promise<void> {
+    if (cmds.some((c) => c.includes(';'))) throw new Error(`a chained CLI command must not contain ";": ${cmds.join(' | ')}`);
+    const answer = await this.command(cmds.join('; '));
+    // Each command's answer ends with a blank line; success is an empty answer or a success message.
+    if (answer.split('\n').some((line) => line.trim() !== '' && !SUCCESS.test(line.trim()))) throw new CliCommandError(cmds.join('; '), answer);
+  }
+
   /** Every session (`show sess`), parsed. */
   async sessions(): Promise<SessionInfo[]> {
     return parseShowSess(await this.command('show sess'));
@@ -72,9 +84,10 @@ export class RuntimeApi {
 
   /** A new server, enabled with its health check: `add server` leaves it in maintenance. */
   async addServer(backend: string, server: Server, opts: { enable: boolean; options: string }): Promise<void> {
+    // Alone first: chained, a `state ready` after a refused add would enable a server of the same name.
     await this.change(`add server ${backend}/${server.name} ${formatAddress(server.address, server.port)} ${opts.options}`);
-    if (opts.enable) await this.enableServer(backend, server.name);
-    await this.change(`enable health ${backend}/${server.name}`);
+    const target = `${backend}/${server.name}`;
+    await this.changeAll([...(opts.enable ? [`set server ${target} state ready`] : []), `enable health ${target}`]);
   }
 
   /** Back in rotation, from maintenance or a claim (drain). */
