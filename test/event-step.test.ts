@@ -226,5 +226,12 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     assert.ok(refused instanceof CliCommandError && /No such server/.test(refused.answer), String(refused));
     assert.equal((await state(BACKENDS[5]!))?.maintenance, false, 'the command before the refused one ran: chain only what may run regardless');
     await assert.rejects(api.changeAll(['disable server bk_rtmp/a; enable server bk_rtmp/b']), /must not contain ";"/);
+    // Through the master CLI (the admin socket gone), every command of the chain reaches the worker.
+    const pids = (await driver.process.masterStatus()).workerPids;
+    const viaMaster = RuntimeApi.viaMaster(config.haproxyMasterSocket, pids[pids.length - 1]!);
+    await viaMaster.changeAll([`disable server bk_rtmp/${target}`, `enable health bk_rtmp/${target}`]);
+    assert.equal((await state(BACKENDS[5]!))?.maintenance, true);
+    await viaMaster.changeAll([`set server bk_rtmp/${target} state ready`, `enable health bk_rtmp/${target}`]);
+    assert.equal((await state(BACKENDS[5]!))?.maintenance, false);
   });
 });

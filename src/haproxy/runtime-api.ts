@@ -37,7 +37,8 @@ export class RuntimeApi {
    */
   async changeAll(cmds: readonly string[]): Promise<void> {
     if (cmds.some((c) => c.includes(';'))) throw new Error(`a chained CLI command must not contain ";": ${cmds.join(' | ')}`);
-    const answer = await this.command(cmds.join('; '));
+    // Through the master CLI each command needs the worker's prefix, or the master takes it for its own.
+    const answer = await this.command(cmds.join(`; ${this.prefix}`));
     // Each command's answer ends with a blank line; success is an empty answer or a success message.
     if (answer.split('\n').some((line) => line.trim() !== '' && !SUCCESS.test(line.trim()))) throw new CliCommandError(cmds.join('; '), answer);
   }
