@@ -16,6 +16,8 @@ const SERVERS = 5000;
 const CLUSTER = 'bench-memory';
 const DEAD_PORT = 19470;
 const PROBE_TIMEOUT_MS = 240_000;
+/** Extra node flags for the daemon process (space-separated), to measure a flag's effect. */
+const PROBE_NODE_FLAGS = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 
 export interface MemoryResult {
   mode: ApplyMode;
@@ -31,7 +33,7 @@ export interface MemoryResult {
 
 function runProbe(settings: unknown): Promise<MemoryResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify(settings) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...PROBE_NODE_FLAGS, PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify(settings) }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
