@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { loadConfig } from '../src/config.js';
 import { startDaemon } from '../src/daemon.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
@@ -149,7 +149,11 @@ async function main(): Promise<void> {
 
     const lines = createInterface({ input: process.stdin });
     for await (const line of lines) {
-      if (line.startsWith('MARK ')) mark(line.slice('MARK '.length));
+      if (line.startsWith('MARK ')) {
+        mark(line.slice('MARK '.length));
+        // Development aid: a heap snapshot at the steady mark (BENCH_PROBE_HEAP_SNAPSHOT=<file>).
+        if (line === 'MARK idle-end' && process.env.BENCH_PROBE_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.BENCH_PROBE_HEAP_SNAPSHOT);
+      }
       else if (line === 'LIST') {
         const t = performance.now();
         const listed = await listing.discover();

@@ -22,6 +22,8 @@ import { serverNameForTask, taskIdFromArn } from '../../src/model.js';
 import {
   bounded,
   createProxy,
+  daemonFlagsNote,
+  daemonNodeFlags,
   fleetAddress,
   median,
   percentile,
@@ -36,8 +38,6 @@ import type { Breakdown } from '../events-probe.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROBE = path.resolve(HERE, '../events-probe.js');
-/** Extra node flags for the 8d daemon process (space-separated), to measure a flag's effect. */
-const PROBE_NODE_FLAGS = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const LIVE_PORT = 19791; // the stand-in Servers of 8a
 const FLEET_PORT = 19790; // the large fleets: nothing listens
 const PREFIX = 'rtmp-proxy-bench-events-';
@@ -469,7 +469,7 @@ async function probeAt5000(
   const { proxy, env } = await benchProxy({ cluster, cron: EVENTS.cron, ...(events && { events: topicArn }), servers: servers + addAddresses.length, serverPort: FLEET_PORT });
   ctx.progress(`events 8d: the daemon (${approach}) at ${servers} Servers in its own process`);
   const from = emu.calls().length;
-  const child = spawn(process.execPath, [...PROBE_NODE_FLAGS, PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify({ env, startTimeoutMs: 120_000, events }) }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...daemonNodeFlags(), PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify({ env, startTimeoutMs: 120_000, events }) }, stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -794,7 +794,7 @@ function report(
         `peak = process.resourceUsage().maxRSS, the high-water mark of the whole life, which includes the first sync describing all ${first.servers} tasks (${first.startCalls.DescribeTasks} DescribeTasks); RSS is also sampled every 50 ms (max: ${out.probes.map((p) => `${p.approach} ${p.result.sampledPeakMB}`).join(', ')}).`,
         `Order: first sync, steady window (${first.window.seconds} s), one safety-net listing, then ${first.changes} changes (ADD and STOP alternately, 0.25 s apart) at 5,000 Servers${out.probes.length > 1 ? '; the "no events" daemon gets the same changes, each followed by a sync (what its next tick would do)' : ''}.`,
         ...(first.cappedGlobalMaxconn !== undefined ? [`HAProxy's global maxconn capped to ${first.cappedGlobalMaxconn} to fit this machine's open-files limit (see "Machine limits" above); the daemon is unaffected.`] : []),
-        ...(first.result.execArgv.length > 0 ? [`The daemon process ran with node ${first.result.execArgv.join(' ')}.`] : []),
+        daemonFlagsNote(first.result.execArgv),
       ],
     });
     // 8e: what the RSS of 8d is made of, at each mark and at the highest sampled RSS.
