@@ -19,8 +19,9 @@ node_bin=${NODE_BIN:-node}
 # V8 heap flags for the daemon (run, once): the young generation capped at 1 MB semi-spaces (V8 grows
 # them to ~64 MB under the bursts of short-lived objects of a sync at thousands of Servers) and the
 # old generation collected at 1.2x its live size (V8 lets it grow to several times that first).
-# At 5,000 Servers this halves the RSS peak (bench 8d/8e: 228 -> ~120 MB) for ~60 ms more CPU per
-# steady sync (bench 5). V8 flags, not Node's: set RTMP_PROXY_NODE_FLAGS to change them ('' for none).
+# At 5,000 Servers this halves the RSS peak (bench 8d/8e: ~220 -> ~125 MB) for ~50-110 ms more CPU
+# per steady sync (bench 5). NODE_OPTIONS cannot carry --heap-growing-percent (V8's own flag):
+# RTMP_PROXY_NODE_FLAGS replaces these ('' for none).
 daemon_node_flags=${RTMP_PROXY_NODE_FLAGS-"--max-semi-space-size=1 --heap-growing-percent=20"}
 
 die() {
