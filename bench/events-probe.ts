@@ -9,8 +9,10 @@
 //   in:  `LIST`           one safety-net listing (the daemon's own ECS discovery), then out: `LISTED {json}`
 //   in:  `SYNC`           a sync now (as the schedule would run it), then out: `SYNCED {json}`
 //   in:  `STOP`           out: `RESULT {json}`, then the daemon stops (its queue removed, HAProxy stopped)
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { loadConfig } from '../src/config.js';
 import { startDaemon } from '../src/daemon.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
@@ -31,19 +33,105 @@ const maxRssMB = () => Math.round((process.resourceUsage().maxRSS / 1024) * 10) 
 // The AWS SDK's one-off "Node 22 from 2027" notice: kept out of the probe's stderr.
 process.removeAllListeners('warning');
 
+/**
+ * Where the RSS is, MB: V8's heap (committed per space; `new` is the young generation's semi-spaces),
+ * memory outside it (`external`, of which `arrayBuffers`: Buffers), and the rest of the RSS (`native`:
+ * code, stacks, malloc arenas, freed memory not yet returned to the system).
+ */
+export interface Breakdown {
+  rssMB: number;
+  heapTotalMB: number;
+  heapUsedMB: number;
+  externalMB: number;
+  arrayBuffersMB: number;
+  nativeMB: number;
+  /** Committed (physical) size of each V8 heap space. */
+  spacesMB: Record<string, number>;
+  /** RSS by kind (/proc/self/status): anonymous memory, and pages of mapped files (the node binary's code). */
+  rssAnonMB?: number;
+  rssFileMB?: number;
+}
+
+/** RssAnon and RssFile from /proc/self/status (Linux), MB. */
+function rssKinds(): { rssAnonMB?: number; rssFileMB?: number } {
+  let status: string;
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return {};
+  }
+  const kb = (key: string) => new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
+  const [anon, file] = [kb('RssAnon'), kb('RssFile')];
+  return { ...(anon !== undefined && { rssAnonMB: mb(Number(anon) * 1024) }), ...(file !== undefined && { rssFileMB: mb(Number(file) * 1024) }) };
+}
+
+function breakdown(): Breakdown {
+  const m = process.memoryUsage();
+  const spacesMB: Record<string, number> = {};
+  for (const s of getHeapSpaceStatistics()) spacesMB[s.space_name.replace(/_space$/, '')] = mb(s.physical_space_size);
+  return {
+    rssMB: mb(m.rss),
+    heapTotalMB: mb(m.heapTotal),
+    heapUsedMB: mb(m.heapUsed),
+    externalMB: mb(m.external),
+    arrayBuffersMB: mb(m.arrayBuffers),
+    nativeMB: mb(m.rss - m.heapTotal - m.external),
+    spacesMB,
+    ...rssKinds(),
+  };
+}
+
+/**
+ * Development aid (BENCH_PROBE_HEAP_SAMPLING=<file>): V8's sampling heap profiler counting every
+ * allocation, also those already collected, so the sites that make the peaks show, not only what is
+ * still alive at the end. Writes the top allocation sites by bytes to the file.
+ */
+async function startAllocationSampling(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return {
+    async stop(file) {
+      const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: SamplingNode } };
+      const bySite = new Map<string, number>();
+      const walk = (n: SamplingNode, stack: string[]) => {
+        const f = n.callFrame;
+        const here = `${f.functionName || '(anon)'} ${f.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${f.lineNumber + 1}`;
+        const path = [...stack, here].slice(-6);
+        if (n.selfSize > 0) bySite.set(path.join(' < '), (bySite.get(path.join(' < ')) ?? 0) + n.selfSize);
+        for (const c of n.children) walk(c, path);
+      };
+      walk(profile.head, []);
+      const top = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 60);
+      await writeFile(file, top.map(([k, v]) => `${mb(v)} MB  ${k.split(' < ').reverse().join(' < ')}`).join('\n') + '\n');
+      session.disconnect();
+    },
+  };
+}
+
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
 async function main(): Promise<void> {
   const settings = JSON.parse(process.env.BENCH_PROBE ?? '') as ProbeSettings;
   const rssAtStartMB = mb(process.memoryUsage().rss);
   const config = loadConfig(settings.env);
   const logger = silentLogger();
   const listing = createEcsDiscovery({ cluster: config.ecsCluster!, serverPort: config.serverPort, addressMode: 'private', logger });
-  let sampledPeakMB = rssAtStartMB;
-  const sampler = setInterval(() => (sampledPeakMB = Math.max(sampledPeakMB, mb(process.memoryUsage().rss))), 50);
-  const marks: Record<string, { rssMB: number; heapUsedMB: number; maxRssMB: number; at: number }> = {};
-  const mark = (name: string) => {
-    const m = process.memoryUsage();
-    marks[name] = { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), maxRssMB: maxRssMB(), at: Math.round(performance.now()) };
-  };
+  const marks: Record<string, Breakdown & { maxRssMB: number; at: number }> = {};
+  const mark = (name: string) => (marks[name] = { ...breakdown(), maxRssMB: maxRssMB(), at: Math.round(performance.now()) });
+  mark('start');
+  // The breakdown at the highest sampled RSS, to tell what the peak is made of.
+  let sampledPeak: Breakdown & { at: number } = { ...marks.start!, at: 0 };
+  const sampler = setInterval(() => {
+    if (process.memoryUsage.rss() > sampledPeak.rssMB * 2 ** 20) sampledPeak = { ...breakdown(), at: Math.round(performance.now()) };
+  }, 50);
+  const sampling = process.env.BENCH_PROBE_HEAP_SAMPLING ? await startAllocationSampling() : undefined;
   const t0 = performance.now();
   const daemon = startDaemon(config, logger, listing);
   try {
@@ -61,7 +149,11 @@ async function main(): Promise<void> {
 
     const lines = createInterface({ input: process.stdin });
     for await (const line of lines) {
-      if (line.startsWith('MARK ')) mark(line.slice('MARK '.length));
+      if (line.startsWith('MARK ')) {
+        mark(line.slice('MARK '.length));
+        // Development aid: a heap snapshot at the steady mark (BENCH_PROBE_HEAP_SNAPSHOT=<file>).
+        if (line === 'MARK idle-end' && process.env.BENCH_PROBE_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.BENCH_PROBE_HEAP_SNAPSHOT);
+      }
       else if (line === 'LIST') {
         const t = performance.now();
         const listed = await listing.discover();
@@ -74,7 +166,8 @@ async function main(): Promise<void> {
     }
     mark('end');
     clearInterval(sampler);
-    const result = { rssAtStartMB, firstSyncMs, marks, sampledPeakMB, maxRssMB: maxRssMB() };
+    if (sampling) await sampling.stop(process.env.BENCH_PROBE_HEAP_SAMPLING!);
+    const result = { rssAtStartMB, firstSyncMs, marks, sampledPeakMB: sampledPeak.rssMB, sampledPeak, maxRssMB: maxRssMB(), execArgv: process.execArgv };
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   } finally {
     clearInterval(sampler);

@@ -2,6 +2,7 @@
 // tables and the machine description. Loopback only: 127.0.60.0–127.0.80.255, ports 19400–19499
 // (RTMP side, backends) and 18400–18499 (health), so the benchmarks never meet the tests' addresses.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -266,4 +267,25 @@ export interface BenchContext {
   table(t: Omit<Table, 'notes'> & { notes?: string[] }): void;
   /** Progress on stderr, so stdout stays the tables. */
   progress(message: string): void;
+}
+
+/**
+ * The node flags the daemon process of sections 5 and 8d runs with: those src/entrypoint.sh gives
+ * the daemon (its RTMP_PROXY_NODE_FLAGS default), so the bench measures the daemon as the image runs
+ * it; BENCH_DAEMON_NODE_FLAGS (space-separated, '' for none) measures others.
+ */
+export function daemonNodeFlags(): string[] {
+  let flags = process.env.BENCH_DAEMON_NODE_FLAGS;
+  if (flags === undefined) {
+    const entrypoint = readFileSync(path.join(PACKAGE_ROOT, 'src', 'entrypoint.sh'), 'utf8');
+    flags = /^daemon_node_flags=\$\{RTMP_PROXY_NODE_FLAGS-"([^"]*)"\}$/m.exec(entrypoint)?.[1];
+    if (flags === undefined) throw new Error("src/entrypoint.sh has no daemon_node_flags=${RTMP_PROXY_NODE_FLAGS-\"…\"} line");
+  }
+  return flags.split(' ').filter((f) => f !== '');
+}
+
+/** A table note naming the node flags a daemon process ran with, and where they came from. */
+export function daemonFlagsNote(execArgv: readonly string[]): string {
+  const from = process.env.BENCH_DAEMON_NODE_FLAGS === undefined ? "src/entrypoint.sh's flags for the daemon" : 'BENCH_DAEMON_NODE_FLAGS';
+  return execArgv.length > 0 ? `The daemon process ran with node ${execArgv.join(' ')} (${from}).` : `The daemon process ran with no node flags (${from}).`;
 }

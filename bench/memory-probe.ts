@@ -77,6 +77,7 @@ async function main(): Promise<void> {
       syncs,
       peakRssMB: Math.max(rssAfterStart, ...syncs.map((s) => s.rssMB)),
       haproxyWorkerRssMB,
+      execArgv: process.execArgv,
     };
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   } finally {

@@ -340,6 +340,9 @@ describe('src/entrypoint.sh outside Docker', () => {
     await until(`the health page on ${HOST}:8000 (output: ${output})`, 20_000, async () => ((await httpStatus(HOST, 8000)) === 200 ? true : undefined));
     haproxyPid = Number(readFileSync(env.HAPROXY_PIDFILE, 'utf8').trim());
     assert.ok(alive(haproxyPid), 'HAProxy master runs');
+    // The daemon (node itself, by exec) runs with the entrypoint's heap flags, which this node accepted.
+    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    assert.deepEqual(argv.slice(1, 3), ['--max-semi-space-size=1', '--heap-growing-percent=20'], argv.join(' '));
     // The run dir was created private to the user.
     assert.equal(statSync(path.join(dir, 'run')).mode & 0o777, 0o700);
 
@@ -373,6 +376,23 @@ describe('src/entrypoint.sh outside Docker', () => {
     const r2 = spawnSync('sh', [entrypoint, 'once'], { env: { ...env, HAPROXY_PIDFILE: path.join(file, 'haproxy.pid') }, encoding: 'utf8', timeout: 10_000 });
     assert.equal(r2.status, 1);
     assert.match(r2.stderr, /HAPROXY_PIDFILE=.*a-file\/haproxy\.pid/);
+  });
+
+  it('gives run and once the heap flags, which RTMP_PROXY_NODE_FLAGS replaces; the other commands get none', () => {
+    // A stand-in node that prints the arguments it was given.
+    const fakeNode = path.join(dir, 'fake-node');
+    writeFileSync(fakeNode, '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
+    const args = (command: string, extra: Record<string, string> = {}) => {
+      const r = spawnSync('sh', [entrypoint, command], { env: { ...env, NODE_BIN: fakeNode, ...extra }, encoding: 'utf8', timeout: 10_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    const cli = path.join(ROOT, 'dist', 'src', 'cli.js');
+    assert.equal(args('run'), `--max-semi-space-size=1 --heap-growing-percent=20 ${cli} run`);
+    assert.equal(args('once'), `--max-semi-space-size=1 --heap-growing-percent=20 ${cli} once`);
+    assert.equal(args('run', { RTMP_PROXY_NODE_FLAGS: '--max-semi-space-size=4' }), `--max-semi-space-size=4 ${cli} run`);
+    assert.equal(args('run', { RTMP_PROXY_NODE_FLAGS: '' }), `${cli} run`);
+    assert.equal(args('status'), `${cli} status`);
   });
 
   it('passes --help and check to the CLI and runs any other command as given', () => {

@@ -266,6 +266,8 @@ describe('essentialsOf (what the description cache keeps)', () => {
     ];
     for (const t of cases) {
       for (const opts of [PRIVATE, publicOpts]) assert.deepEqual(mapTask(essentialsOf(t), opts), mapTask(t, opts), JSON.stringify(t));
+      // Discovery keeps only the essentials of each description, and looks public IPs up by them.
+      assert.equal(eniIdOf(essentialsOf(t)), eniIdOf(t), JSON.stringify(t));
     }
     const slim = essentialsOf(cases[7]!);
     assert.equal('containers' in slim, false, 'the rest of the description is not kept');

@@ -22,6 +22,8 @@ import { serverNameForTask, taskIdFromArn } from '../../src/model.js';
 import {
   bounded,
   createProxy,
+  daemonFlagsNote,
+  daemonNodeFlags,
   fleetAddress,
   median,
   percentile,
@@ -32,6 +34,7 @@ import {
   type CountingBackend,
   type Proxy,
 } from '../lib.js';
+import type { Breakdown } from '../events-probe.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROBE = path.resolve(HERE, '../events-probe.js');
@@ -425,9 +428,11 @@ export interface ProbeOutcome {
   result: {
     rssAtStartMB: number;
     firstSyncMs: number;
-    marks: Record<string, { rssMB: number; heapUsedMB: number; maxRssMB: number }>;
+    marks: Record<string, Breakdown & { maxRssMB: number }>;
     sampledPeakMB: number;
+    sampledPeak: Breakdown;
     maxRssMB: number;
+    execArgv: string[];
   };
   cappedGlobalMaxconn?: number;
 }
@@ -467,7 +472,7 @@ async function probeAt5000(
   const { proxy, env } = await benchProxy({ cluster, cron: EVENTS.cron, ...(events && { events: topicArn }), servers: servers + addAddresses.length, serverPort: FLEET_PORT });
   ctx.progress(`events 8d: the daemon (${approach}) at ${servers} Servers in its own process`);
   const from = emu.calls().length;
-  const child = spawn(process.execPath, [PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify({ env, startTimeoutMs: 120_000, events }) }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...daemonNodeFlags(), PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify({ env, startTimeoutMs: 120_000, events }) }, stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -794,6 +799,29 @@ function report(
         `peak = process.resourceUsage().maxRSS, the high-water mark of the whole life, which includes the first sync describing all ${first.servers} tasks (${first.startCalls.DescribeTasks} DescribeTasks); RSS is also sampled every 50 ms (max: ${out.probes.map((p) => `${p.approach} ${p.result.sampledPeakMB}`).join(', ')}).`,
         `Order: first sync, steady window (${first.window.seconds} s), one safety-net listing, then ${first.changes} changes (ADD and STOP alternately, 0.25 s apart) at 5,000 Servers${out.probes.length > 1 ? '; the "no events" daemon gets the same changes, each followed by a sync (what its next tick would do)' : ''}.`,
         ...(first.cappedGlobalMaxconn !== undefined ? [`HAProxy's global maxconn capped to ${first.cappedGlobalMaxconn} to fit this machine's open-files limit (see "Machine limits" above); the daemon is unaffected.`] : []),
+        daemonFlagsNote(first.result.execArgv),
+      ],
+    });
+    // 8e: what the RSS of 8d is made of, at each mark and at the highest sampled RSS.
+    const stages: Array<[string, string]> = [
+      ['start', 'start (modules loaded)'],
+      ['after-first-sync', 'after the first sync'],
+      ['idle-end', 'steady (idle window end)'],
+      ['after-listing', 'after a safety-net listing'],
+      ['after-first-change', 'after the first change'],
+      ['after-changes', `after ${first.changes} changes`],
+    ];
+    const cells = (b: Breakdown) => [b.rssMB, b.heapTotalMB, b.heapUsedMB, b.spacesMB.new ?? 0, b.spacesMB.old ?? 0, b.spacesMB.large_object ?? 0, b.spacesMB.code ?? 0, b.externalMB, b.arrayBuffersMB, b.nativeMB, b.rssAnonMB ?? '?', b.rssFileMB ?? '?'].map(String);
+    ctx.table({
+      section: '8e',
+      title: `Where the daemon's RSS goes at ${first.servers} Servers (8d's events daemon), MB`,
+      headers: ['stage', 'RSS', 'V8 heap committed', 'heap used', 'new space (semi-spaces)', 'old space', 'large objects', 'code', 'external', 'of which Buffers', 'native (RSS − heap − external)', 'RSS: anonymous', 'RSS: files (node binary…)'],
+      rows: [
+        ...stages.filter(([k]) => first.result.marks[k]).map(([k, label]) => [label, ...cells(first.result.marks[k]!)]),
+        [`highest sampled RSS (every 50 ms)`, ...cells(first.result.sampledPeak)],
+      ],
+      notes: [
+        'process.memoryUsage() and v8.getHeapSpaceStatistics() (physical size per space) in the daemon process. "native" is the rest of the RSS: Node/V8 code, thread stacks, malloc arenas, and freed memory the allocator has not returned to the system.',
       ],
     });
   }

@@ -8,7 +8,7 @@ import { type ApplyMode } from '../../src/config.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { startEcsEmulator } from '../../dev/emulator/ecs-emulator.js';
 import { capNote } from './apply-cost.js';
-import { createProxy, fleetAddress, median, ratio, spareAddress, yesNo, type BenchContext } from '../lib.js';
+import { createProxy, daemonFlagsNote, daemonNodeFlags, fleetAddress, median, ratio, spareAddress, yesNo, type BenchContext } from '../lib.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROBE = path.resolve(HERE, '../memory-probe.js');
@@ -27,11 +27,12 @@ export interface MemoryResult {
   syncs: Array<{ action: string; wallMs: number; cpuUserMs: number; cpuSystemMs: number; rssMB: number; heapUsedMB: number }>;
   haproxyWorkerRssMB?: number;
   cappedGlobalMaxconn?: number;
+  execArgv: string[];
 }
 
 function runProbe(settings: unknown): Promise<MemoryResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify(settings) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...daemonNodeFlags(), PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify(settings) }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -70,7 +71,7 @@ function rssAfterImport(modules: string[]): Promise<number> {
 
 export async function runMemory(ctx: BenchContext) {
   const modes: ApplyMode[] = ctx.quick ? ['runtime'] : ['reload', 'runtime'];
-  const syncs = ctx.quick ? 3 : 5;
+  const syncs = Number(process.env.BENCH_MEMORY_SYNCS ?? (ctx.quick ? 3 : 5));
   const emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
   for (let i = 0; i < SERVERS; i++) emu.addTask({ cluster: CLUSTER, address: fleetAddress(i) });
   const results: MemoryResult[] = [];
@@ -119,6 +120,7 @@ export async function runMemory(ctx: BenchContext) {
       'Each steady sync: the ListTasks pages (descriptions cached, section 4), mapping, then (runtime) `show stat` + render + compare, or (reload) render + compare. Neither touches HAProxy when nothing changed.',
       'Our reload mode skips unchanged configs; the seed reloaded on every tick, so its per-tick cost is this plus a reload (section 2, reload row at 5,000).',
       ...capNote(results),
+      ...(results[0] ? [daemonFlagsNote(results[0].execArgv)] : []),
     ],
   });
   ctx.progress('memory: what loading the modules costs');

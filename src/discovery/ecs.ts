@@ -98,7 +98,9 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
           `DescribeTasksFailure:${failure.reason ?? 'unknown'}`,
         );
       }
-      tasks.push(...(answer.tasks ?? []));
+      // Only what the mapping reads: the SDK's whole descriptions of 5,000 tasks would otherwise all be
+      // alive until the last batch is in (the first sync's memory peak).
+      for (const task of answer.tasks ?? []) tasks.push(essentialsOf(task));
     }
     return tasks;
   }
@@ -170,7 +172,7 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
         if (mapTask(task, mapOpts).kind === 'server') {
           const eni = eniIdOf(task);
           const publicIp = eni === undefined ? undefined : publicIpByEni.get(eni);
-          known.set(task.taskArn, { task: essentialsOf(task), ...(publicIp !== undefined && { publicIp }) });
+          known.set(task.taskArn, { task, ...(publicIp !== undefined && { publicIp }) });
         } else {
           known.delete(task.taskArn);
         }

@@ -36,3 +36,58 @@ export function sendCliCommand(socketPath: string, command: string, timeoutMs = 
     });
   });
 }
+
+/**
+ * Like sendCliCommand, but hands the answer to `onLine` line by line as it arrives (a Buffer without
+ * its '\n', valid only during the call): a large answer (`show stat` of thousands of servers is MBs)
+ * is never held whole nor decoded into one big string. An exception from `onLine` ends the command
+ * and rejects with it.
+ */
+export function streamCliCommand(socketPath: string, command: string, onLine: (line: Buffer) => void, timeoutMs = 5000): Promise<void> {
+  if (/[\r\n]/.test(command)) return Promise.reject(new Error('a CLI command must be one line'));
+  return new Promise((resolve, reject) => {
+    /** The start of a line whose end is in a later chunk. */
+    let carry: Buffer | undefined;
+    let failed = false;
+    const conn = net.createConnection(socketPath);
+    const fail = (e: unknown) => {
+      if (failed) return;
+      failed = true;
+      clearTimeout(timer);
+      conn.destroy();
+      reject(e);
+    };
+    const timer = setTimeout(() => fail(new Error(`no answer from ${socketPath} to "${command}" within ${timeoutMs} ms`)), timeoutMs);
+    conn.on('connect', () => conn.end(`${command}\n`));
+    conn.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      try {
+        let start = 0;
+        let nl = chunk.indexOf(10);
+        if (carry !== undefined && nl >= 0) {
+          onLine(Buffer.concat([carry, chunk.subarray(0, nl)]));
+          carry = undefined;
+          start = nl + 1;
+          nl = chunk.indexOf(10, start);
+        }
+        for (; nl >= 0; start = nl + 1, nl = chunk.indexOf(10, start)) onLine(chunk.subarray(start, nl));
+        if (start < chunk.length) carry = carry === undefined ? chunk.subarray(start) : Buffer.concat([carry, chunk]);
+      } catch (e) {
+        fail(e);
+      }
+    });
+    conn.on('error', fail);
+    conn.on('close', (hadError) => {
+      if (failed || hadError) return;
+      clearTimeout(timer);
+      try {
+        if (carry !== undefined) onLine(carry);
+      } catch (e) {
+        failed = true;
+        reject(e);
+        return;
+      }
+      resolve();
+    });
+  });
+}

@@ -1,5 +1,5 @@
 import { formatAddress, type RuntimeServer, type Server } from '../model.js';
-import { CliCommandError, sendCliCommand } from './cli-socket.js';
+import { CliCommandError, sendCliCommand, streamCliCommand } from './cli-socket.js';
 
 /** What a successful command answers; anything else is HAProxy refusing it. */
 const SUCCESS = /^(|New server registered\.|Server deleted\.)$/;
@@ -48,8 +48,11 @@ export class RuntimeApi {
     return parseShowSess(await this.command('show sess'));
   }
 
+  /** The backend's servers (`show stat`), parsed as the answer streams in: MBs at thousands of servers. */
   async servers(backend: string): Promise<RuntimeServer[]> {
-    return parseServerStats(await this.command(`show stat ${backend} 4 -1`), backend);
+    const parser = new ServerStatsParser(backend);
+    await streamCliCommand(this.socketPath, `${this.prefix}show stat ${backend} 4 -1`, (line) => parser.line(line), this.timeoutMs);
+    return parser.done();
   }
 
   /** Connections a frontend carries now. */
@@ -143,39 +146,101 @@ export function parseCsv(answer: string): Array<Record<string, string>> {
   });
 }
 
-/** `show stat` rows of one backend's servers; only the columns used are picked (thousands of rows at scale). */
+/** `show stat` rows of one backend's servers (the whole answer as text). */
 export function parseServerStats(answer: string, backend: string): RuntimeServer[] {
-  const lines = answer.split('\n');
-  const header = lines[0];
-  if (header === undefined || !header.startsWith('# ')) {
-    throw new Error(`unexpected answer to "show stat": ${answer.slice(0, 200).trim() || '(empty)'}`);
+  const parser = new ServerStatsParser(backend);
+  const bytes = Buffer.from(answer, 'utf8');
+  let start = 0;
+  for (let nl = bytes.indexOf(10); nl >= 0; start = nl + 1, nl = bytes.indexOf(10, start)) parser.line(bytes.subarray(start, nl));
+  if (start < bytes.length || start === 0) parser.line(bytes.subarray(start));
+  return parser.done();
+}
+
+const COMMA = 0x2c;
+const NEEDED = ['pxname', 'svname', 'scur', 'status', 'addr'] as const;
+
+/**
+ * `show stat` (CSV, header line starting with "# ") → one backend's servers, a line at a time.
+ * A line has ~100 columns and there is one per server: only the 5 columns used are decoded, found by
+ * scanning for commas, so 5,000 servers do not make 500,000 strings. Each value is decoded from the
+ * bytes on its own, so a kept name does not hold the answer alive (a substring of a big string would).
+ */
+export class ServerStatsParser {
+  /** Column index of each needed column, from the header. */
+  private columns: Record<(typeof NEEDED)[number], number> | undefined;
+  private lastColumn = 0;
+  /** An answer that is not `show stat` (HAProxy's error text): its start, for the message. */
+  private unexpected: string | undefined;
+  private readonly backend: Buffer;
+  private readonly servers: RuntimeServer[] = [];
+  /** Per line: where each column starts and ends (reused). */
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+
+  constructor(backend: string) {
+    this.backend = Buffer.from(backend, 'utf8');
   }
-  const columns = header.slice(2).split(',');
-  const at = (name: string) => {
-    const i = columns.indexOf(name);
-    if (i < 0) throw new Error(`"show stat" has no ${name} column`);
-    return i;
-  };
-  const [px, sv, scur, status, addr] = [at('pxname'), at('svname'), at('scur'), at('status'), at('addr')];
-  const servers: RuntimeServer[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const cells = lines[i]!.split(',');
-    const name = cells[sv];
-    if (cells[px] !== backend || name === undefined || name === 'BACKEND' || name === 'FRONTEND') continue;
-    const address = cells[addr] ?? '';
+
+  line(line: Buffer): void {
+    if (this.unexpected !== undefined) {
+      if (this.unexpected.length < 200) this.unexpected += `\n${line.toString('utf8', 0, 200)}`;
+      return;
+    }
+    if (this.columns === undefined) return this.header(line.toString('utf8'));
+    const { starts, ends } = this;
+    // Column boundaries up to the last needed column.
+    let n = 0;
+    for (let from = 0; n <= this.lastColumn; n++) {
+      const comma = line.indexOf(COMMA, from);
+      starts[n] = from;
+      ends[n] = comma < 0 ? line.length : comma;
+      if (comma < 0) {
+        n++;
+        break;
+      }
+      from = comma + 1;
+    }
+    const cell = (i: number) => (i < n ? line.toString('utf8', starts[i], ends[i]) : undefined);
+    const { pxname, svname, scur, status, addr } = this.columns;
+    if (pxname >= n || line.compare(this.backend, 0, this.backend.length, starts[pxname], ends[pxname]) !== 0) return;
+    const name = cell(svname);
+    if (name === undefined || name === 'BACKEND' || name === 'FRONTEND') return;
+    const address = cell(addr) ?? '';
     const colon = address.lastIndexOf(':');
-    const state = cells[status] ?? '';
-    servers.push({
+    const state = cell(status) ?? '';
+    this.servers.push({
       name,
       address: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
       port: Number(address.slice(colon + 1)),
-      sessions: Number(cells[scur]) || 0,
+      sessions: Number(cell(scur)) || 0,
       // Draining (a claim) takes no new stream either.
       maintenance: state.includes('MAINT') || state.startsWith('DRAIN'),
       status: state,
     });
   }
-  return servers;
+
+  private header(text: string): void {
+    if (!text.startsWith('# ')) {
+      this.unexpected = text.slice(0, 200);
+      return;
+    }
+    const names = text.slice(2).split(',');
+    const at = (name: string) => {
+      const i = names.indexOf(name);
+      if (i < 0) throw new Error(`"show stat" has no ${name} column`);
+      return i;
+    };
+    this.columns = { pxname: at('pxname'), svname: at('svname'), scur: at('scur'), status: at('status'), addr: at('addr') };
+    this.lastColumn = Math.max(...Object.values(this.columns));
+  }
+
+  /** The servers; throws when the answer was not `show stat`. */
+  done(): RuntimeServer[] {
+    if (this.columns === undefined) {
+      throw new Error(`unexpected answer to "show stat": ${(this.unexpected ?? '').slice(0, 200).trim() || '(empty)'}`);
+    }
+    return this.servers;
+  }
 }
 
 /** One session from HAProxy's `show sess`, reduced to what status needs. */
