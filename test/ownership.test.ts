@@ -142,15 +142,17 @@ describe('peers to ask', () => {
 
 describe("a peer's stats", () => {
   test('taken: routed to, claimed (drain), down, or streaming while in maintenance; not idle maintenance', () => {
+    // The stats page's CSV (its `addr` column is empty without `stats show-legends`).
     const csv = [
-      '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight',
-      'bk_rtmp,a,0,0,0,0,1,0,0,0,,0,,0,0,0,0,UP,10',
-      'bk_rtmp,b,0,0,0,0,1,0,0,0,,0,,0,0,0,0,DRAIN,10',
-      'bk_rtmp,c,0,0,0,0,1,0,0,0,,0,,0,0,0,0,MAINT,10',
-      'bk_rtmp,d,0,0,1,1,1,1,0,0,,0,,0,0,0,0,MAINT,10',
-      'bk_rtmp,e,0,0,0,0,1,0,0,0,,0,,0,0,0,0,DOWN,10',
-      'bk_rtmp,BACKEND,0,0,1,1,1,1,0,0,,0,,0,0,0,0,UP,40',
-      'bk_peers,x,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,10',
+      '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,addr',
+      'bk_rtmp,a,0,0,0,0,1,0,0,0,,0,,0,0,0,0,UP,10,',
+      'bk_rtmp,b,0,0,0,0,1,0,0,0,,0,,0,0,0,0,DRAIN,10,',
+      'bk_rtmp,c,0,0,0,0,1,0,0,0,,0,,0,0,0,0,MAINT,10,',
+      'bk_rtmp,d,0,0,1,1,1,1,0,0,,0,,0,0,0,0,MAINT,10,',
+      'bk_rtmp,e,0,0,0,0,1,0,0,0,,0,,0,0,0,0,DOWN,10,',
+      'bk_rtmp,f,0,0,0,0,1,0,0,0,,0,,0,0,0,0,MAINT (resolution),10,',
+      'bk_rtmp,BACKEND,0,0,1,1,1,1,0,0,,0,,0,0,0,0,UP,40,',
+      'bk_peers,x,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,10,',
     ].join('\n');
     assert.deepEqual([...takenInPeerStats(csv)].sort(), ['a', 'b', 'd', 'e']);
   });
@@ -202,7 +204,7 @@ describe("reading the peers' HAProxy stats", () => {
     const lines: Array<{ level: number; msg: string }> = [];
     const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
     let mode = 'garbage';
-    const stats = '# pxname,svname,scur,status\nbk_rtmp,task-a,0,UP\nbk_rtmp,task-b,0,MAINT\nbk_rtmp,BACKEND,0,UP\n';
+    const stats = '# pxname,svname,scur,status,addr\nbk_rtmp,task-a,0,UP,\nbk_rtmp,task-b,0,MAINT,\nbk_rtmp,BACKEND,0,UP,\n';
     const server = http.createServer((req, res) => {
       if (req.url !== '/stats;csv') return void res.writeHead(404).end();
       if (mode === 'garbage') return void res.end('<html>not stats</html>');

@@ -2,7 +2,8 @@
 // checks fail, which is fine); then, several times, the fleet loses one Server and gains one, and we
 // time the whole sync (discover, plan, apply, config file) on the runtime path and on the reload path.
 import type { ApplyMode } from '../../src/config.js';
-import { RuntimeApi } from '../../src/haproxy/runtime-api.js';
+import { parseCsv, RuntimeApi } from '../../src/haproxy/runtime-api.js';
+import { takenInPeerStats } from '../../src/discovery/proxies.js';
 import { planMembership } from '../../src/core/plan.js';
 import { readFile } from 'node:fs/promises';
 import { RTMP_BACKEND } from '../../src/model.js';
@@ -46,10 +47,20 @@ export interface ApplyCostResult {
   /** Runtime path only: the parts of a sync, timed alone (median of 5, ms). */
   /** Set when HAProxy's global maxconn was capped to start on this machine (see createProxy). */
   cappedGlobalMaxconn?: number;
-  parts?: { showStat: number; showStatSocketOnly: number; showProc: number; plan: number; render: number; validate: number; oneCommand: number };
+  parts?: { showStat: number; showStatSocketOnly: number; showProc: number; plan: number; render: number; validate: number; oneCommand: number; peerParseRows: number; peerParse: number };
 }
 
 /** Times the pieces a runtime sync is made of, against the running HAProxy, each alone. */
+/** How a peer's stats page was read before: every row an object of every column. */
+function takenAsBefore(csv: string): Set<string> {
+  const taken = new Set<string>();
+  for (const row of parseCsv(csv)) {
+    if (row.pxname !== RTMP_BACKEND || row.svname === 'BACKEND' || row.svname === 'FRONTEND' || !row.svname) continue;
+    if (!(row.status ?? '').includes('MAINT') || Number(row.scur) > 0) taken.add(row.svname);
+  }
+  return taken;
+}
+
 async function timeParts(proxy: Awaited<ReturnType<typeof createProxy>>, n: number): Promise<NonNullable<ApplyCostResult['parts']>> {
   const api = new RuntimeApi(proxy.config.haproxySocket);
   const template = compileTemplate(await readFile(proxy.config.haproxyTemplate, 'utf8'), proxy.config.haproxyTemplate);
@@ -86,6 +97,16 @@ async function timeParts(proxy: Awaited<ReturnType<typeof createProxy>>, n: numb
     validate: await time(() => proxy.haproxy.validate(proxy.config.haproxyConfig)),
     // A no-op change (weight 10 is what every server has): the round trip of one Runtime API command.
     oneCommand: await time(() => api.change(`set server ${RTMP_BACKEND}/${running[0]!.name} weight 10`)),
+    // A peer's stats page is this CSV; every sync reads every peer's (PROXY_SERVICE).
+    ...(await (async () => {
+      const csv = await api.command(`show stat ${RTMP_BACKEND} 4 -1`);
+      const [before, now] = [takenAsBefore(csv), takenInPeerStats(csv)];
+      if (before.size !== now.size || [...before].some((name) => !now.has(name))) throw new Error('the two ways of reading a peer disagree');
+      return {
+        peerParseRows: await time(async () => takenAsBefore(csv)),
+        peerParse: await time(async () => takenInPeerStats(csv)),
+      };
+    })()),
   };
 }
 
@@ -187,10 +208,13 @@ export async function runApplyCost(ctx: BenchContext) {
   ctx.table({
     section: '2b',
     title: 'Where the runtime path\'s time goes: its parts timed alone against the same HAProxy (median of 5, ms)',
-    headers: ['N', 'sync (median)', '`show stat` + parse (×2 per sync)', 'of which socket only', '`show proc` (×2)', 'plan (×1)', 'render (×1)', '`haproxy -c` validate (×1)', 'one CLI round trip (×5: add, enable ×2, disable, del)'],
+    headers: ['N', 'sync (median)', '`show stat` + parse (×2 per sync)', 'of which socket only', '`show proc` (×2)', 'plan (×1)', 'render (×1)', '`haproxy -c` validate (×1)', 'one CLI round trip (×5: add, enable ×2, disable, del)', "a peer's stats page parsed: every row an object (before) / 5 columns (now), × peers per sync"],
     rows: results
       .filter((r) => r.parts)
-      .map((r) => [String(r.servers), String(r.medianMs), String(r.parts!.showStat), String(r.parts!.showStatSocketOnly), String(r.parts!.showProc), String(r.parts!.plan), String(r.parts!.render), String(r.parts!.validate), String(r.parts!.oneCommand)]),
+      .map((r) => {
+        const p = r.parts!;
+        return [String(r.servers), String(r.medianMs), String(p.showStat), String(p.showStatSocketOnly), String(p.showProc), String(p.plan), String(p.render), String(p.validate), String(p.oneCommand), `${p.peerParseRows} / ${p.peerParse} (${ratio(p.peerParseRows, p.peerParse)})`];
+      }),
     notes: [
       'A runtime sync = pidfile + config read, show stat, show proc, plan, 5 CLI commands, show stat + show proc (read back), render, write + `haproxy -c` + rename.',
       'What runs is not rendered again: the sync before rendered it (src/render/template.ts remembers the last two fleets), so each fleet is rendered once.',

@@ -7,7 +7,7 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { PeeringConfig } from '../config.js';
 import type { PeerAnswer } from '../core/ownership.js';
-import { parseCsv } from '../haproxy/runtime-api.js';
+import { parseServerStats } from '../haproxy/runtime-api.js';
 import { FailureLog, type Logger } from '../log.js';
 import { formatAddress, RTMP_BACKEND } from '../model.js';
 import { createEcsDiscovery } from './ecs.js';
@@ -44,13 +44,14 @@ export async function readOwnTaskArn(metadataUri: string, timeoutMs = METADATA_T
   return arn;
 }
 
-/** A peer's stats (CSV) → the Servers it holds: routed to (not in maintenance), claimed (drain) or streaming. */
+/**
+ * A peer's stats (CSV) → the Servers it holds: routed to (not in maintenance), claimed (drain) or
+ * streaming. Parsed as `show stat` is (5 columns decoded per line): at thousands of Servers a peer's
+ * page is MBs, read from every peer at every sync.
+ */
 export function takenInPeerStats(csv: string): Set<string> {
   const taken = new Set<string>();
-  for (const row of parseCsv(csv)) {
-    if (row.pxname !== RTMP_BACKEND || row.svname === 'BACKEND' || row.svname === 'FRONTEND' || !row.svname) continue;
-    if (!(row.status ?? '').includes('MAINT') || Number(row.scur) > 0) taken.add(row.svname);
-  }
+  for (const s of parseServerStats(csv, RTMP_BACKEND)) if (!s.status.includes('MAINT') || s.sessions > 0) taken.add(s.name);
   return taken;
 }
 
