@@ -15,6 +15,7 @@ import {
   type SyncState,
 } from './core/reconcile.js';
 import { planEventStep, withFleetChanges, type EventStep, type FleetChange } from './core/event-step.js';
+import { renderedFromRuntime } from './core/plan.js';
 import { forgetSettledPeers, peerServers, peersToAsk, settleClaims, type ProxyTask } from './core/ownership.js';
 import { createProxyDiscovery, type ProxyDiscovery } from './discovery/proxies.js';
 import type { Discovery } from './discovery/types.js';
@@ -24,7 +25,6 @@ import { ConfigValidationError } from './haproxy/process.js';
 import { FailureLog, type Logger } from './log.js';
 import { backendServers, PEER_BACKEND, type DropHeld, type HealthState, type RenderedServer, type RuntimeChanges, type Server, type SyncAction, type SyncOutcome, type SyncStage } from './model.js';
 import { ConfigRenderer, renderSettingsFrom } from './render/template.js';
-import { renderedFromRuntime } from './core/plan.js';
 
 export interface SyncerDeps {
   config: Config;
@@ -185,16 +185,19 @@ export class Syncer {
       await inStage('render', () => renderer.load());
       // From the read to the file, no event step in between (they wait): what was read is what runs.
       await haproxy.exclusively(async () => {
+        // The file follows what runs: in the background after an event, else written before the sync ends.
+        const writeFile = async (text: string) => (deferConfigFile ? haproxy.writeConfigSoon(text) : await inStage('apply', () => haproxy.writeConfig(text)));
         let snapshot = await inStage('apply', () => haproxy.snapshot());
-        const present = new Set(snapshot.servers.map((s) => s.name));
-        for (const name of this.stopping) if (snapshot.running && !present.has(name)) this.stopping.delete(name);
         if (this.stopping.size > 0 && snapshot.running) {
+          const present = new Set(snapshot.servers.map((s) => s.name));
+          for (const name of this.stopping) if (!present.has(name)) this.stopping.delete(name);
           // A drain whose background file write failed: the file adopts it rather than a reload
           // "repairing" a drifted file (a reload would cost maxconn 1 its guarantee).
           const text = adoptDrains(snapshot, this.stopping, render);
-          if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
-          else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
-          if (text !== undefined) snapshot = { ...snapshot, file: text };
+          if (text !== undefined) {
+            await writeFile(text);
+            snapshot = { ...snapshot, file: text };
+          }
         }
         const settings = { applyMode: config.applyMode, maxDropPercent: config.maxDropPercent, ...(config.serverDrainTimeoutSeconds !== undefined && { drainTimeoutMs: config.serverDrainTimeoutSeconds * 1000 }) };
         const guarded = guardFleet(this.state, discovered, snapshot, settings);
@@ -236,8 +239,7 @@ export class Syncer {
           }
           after = await inStage('apply', () => haproxy.readBack());
           const text = fileAfterSteps(after, snapshot.file, render);
-          if (text !== undefined && deferConfigFile) haproxy.writeConfigSoon(text);
-          else if (text !== undefined) await inStage('apply', () => haproxy.writeConfig(text));
+          if (text !== undefined) await writeFile(text);
         }
       });
     } catch (e) {
