@@ -146,10 +146,13 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     const syncer = createSyncer(config, logger, fleet, { driver });
     fleet.set(BACKENDS.slice(1, 4));
     const step = syncer.applyEvent({ kind: 'added', server: asServer(BACKENDS[3]!) });
-    // Bounded: a few event-loop turns and socket round trips.
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await state(BACKENDS[3]!), undefined, 'not applied while the sync holds HAProxy');
-    release();
+    try {
+      // Bounded: a few event-loop turns and socket round trips.
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await state(BACKENDS[3]!), undefined, 'not applied while the sync holds HAProxy');
+    } finally {
+      release(); // a failure here must not leave HAProxy locked for the tests after it
+    }
     await held;
     assert.equal((await step).kind, 'add');
     assert.equal((await state(BACKENDS[3]!))?.maintenance, false);

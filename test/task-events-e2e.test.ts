@@ -163,6 +163,51 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
     );
   });
 
+  test('a deployment: a dozen tasks replaced at once, half at the stopped tasks\' addresses: events alone, no reload, no stopping Server back in rotation, the file says what runs', async () => {
+    const addresses = Array.from({ length: 12 }, (_, i) => `127.0.50.${30 + i}`);
+    const nameOf = (arn: string) => `task-${arn.split('/').pop()}`;
+    const first = addresses.map((address) => emu.addTask({ cluster: CLUSTER, service: 'media-servers', address, lastStatus: 'RUNNING' }));
+    const inRotation = async () => new Set((await daemon.driver.backend()).servers.filter((s) => !s.maintenance).map((s) => s.name));
+    await waitFor(async () => {
+      const routed = await inRotation();
+      return first.every((arn) => routed.has(nameOf(arn)));
+    }, { timeoutMs: 10_000, intervalMs: 20, what: 'the first dozen routable' });
+    const from = lines.length;
+    const listed = listings();
+    const replacements = first.map((arn, i) => {
+      emu.setTask(arn, { desiredStatus: 'STOPPED' });
+      emu.removeTask(arn);
+      return emu.addTask({ cluster: CLUSTER, service: 'media-servers', address: i % 2 === 0 ? addresses[i]! : `127.0.50.${60 + i}`, lastStatus: 'RUNNING' });
+    });
+    await waitFor(async () => {
+      const servers = (await daemon.driver.backend()).servers;
+      const names = new Set(servers.map((s) => s.name));
+      return replacements.every((arn) => servers.some((s) => s.name === nameOf(arn) && !s.maintenance)) && first.every((arn) => !names.has(nameOf(arn)));
+    }, { timeoutMs: 15_000, intervalMs: 20, what: 'the replacements routable and the stopped tasks gone' });
+    assert.equal(listings(), listed, 'no ListTasks: the events did it');
+    const since = lines.slice(from);
+    assert.deepEqual(since.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('sync: reloaded')), [], 'no reload');
+    assert.deepEqual(since.filter((l) => (l.level as number) >= 40).map((l) => l.msg), [], 'no warning (no step refused, no add twice)');
+    for (const arn of first) {
+      const stopAt = since.findIndex((l) => l.msg === 'ECS task event: Server removed' && l.taskArn === arn);
+      assert.ok(stopAt >= 0, `its stop event was handled: ${arn}`);
+      const after = since.slice(stopAt).filter((l) => l.server === nameOf(arn) && (l.msg === 'server enabled' || l.msg === 'server added' || l.msg === 'server claimed'));
+      assert.deepEqual(after, [], `${nameOf(arn)} never back in rotation after its stop event`);
+    }
+    // What runs, the file and the fleet agree: the sync after has nothing to do.
+    await daemon.driver.configWritten();
+    const next = await daemon.syncNow();
+    assert.ok(next.ok && next.action === 'none', JSON.stringify(next));
+    for (const arn of replacements) {
+      emu.setTask(arn, { desiredStatus: 'STOPPED' });
+      emu.removeTask(arn);
+    }
+    await waitFor(async () => {
+      const names = new Set((await daemon.driver.backend()).servers.map((s) => s.name));
+      return replacements.every((arn) => !names.has(nameOf(arn)));
+    }, { timeoutMs: 15_000, intervalMs: 20, what: 'the replacements gone again' });
+  });
+
   test('no ECS call between changes in steady state', async () => {
     const calls = emu.calls().filter((c) => ['ListTasks', 'DescribeTasks', 'DescribeNetworkInterfaces'].includes(c.action)).length;
     const ticks = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('sync')).length;
