@@ -74,6 +74,8 @@ export class Syncer {
   private eventSeq = 0;
   /** Servers ECS is stopping (their event came): never made routable again, whatever a sync decided before it. */
   private readonly stopping = new Set<string>();
+  /** Several Proxies: this one and the live ones as the last sync listed them (undefined: not known), for event steps. */
+  private ownership: { self: string; proxies: readonly string[] } | undefined;
   private readonly failures: FailureLog;
   private readonly now: () => number;
 
@@ -105,10 +107,12 @@ export class Syncer {
     this.eventChanges.push({ seq: ++this.eventSeq, change });
     if (change.kind === 'removed') this.stopping.add(change.server.name);
     const { config, haproxy, renderer, logger } = this.deps;
-    const settings = { applyMode: config.applyMode, claims: config.peering !== undefined, busyCheck: this.deps.busyCheck !== undefined };
+    const { ownership } = this;
+    const settings = { applyMode: config.applyMode, claims: config.peering !== undefined, busyCheck: this.deps.busyCheck !== undefined, ...(ownership && { ownership }) };
     const step = await haproxy.applyEventStep((known) => planEventStep(known, change, settings), {
       serverOptions: renderer.serverOptions,
       fileFor: (known) => renderer.render(renderedFromRuntime(known.servers), renderedFromRuntime(known.peers ?? [])),
+      ...(ownership && this.deps.proxies && { confirmClaim: (name: string) => this.confirmClaim(name, ownership.self) }),
     });
     if (step.kind === 'none') logger.debug({ server: change.server.name, change: change.kind, why: step.why }, 'ECS task event: left to the sync that follows');
     return step;
@@ -183,6 +187,9 @@ export class Syncer {
     };
     try {
       await inStage('render', () => renderer.load());
+      // The peers first, outside the lock: a slow or silent peer must not hold event steps up (their
+      // answers are about the peers' HAProxys, not this one; a claim is confirmed by a read after it).
+      const peering = await this.askPeers();
       // From the read to the file, no event step in between (they wait): what was read is what runs.
       await haproxy.exclusively(async () => {
         // The file follows what runs: in the background after an event, else written before the sync ends.
@@ -212,7 +219,6 @@ export class Syncer {
         const busyElsewhere = busyCheck ? await busyCheck(fleet) : new Set<string>();
         // BUSY_CHECK asked about this fleet: a Server an event brings from now waits for the next sync's check.
         const checked = busyCheck && new Set(fleet.map((s) => s.name));
-        const peering = await this.askPeers();
         const decideFor = (servers: readonly Server[]) =>
           decide({ state: this.state, fleet: servers, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
         decision = decideFor(fleet);
@@ -281,6 +287,12 @@ export class Syncer {
     return { ok: true, ...fields, ...(backend && { backend }) };
   }
 
+  /** An event step's claim: the peers asked (as a sync asks them after its claims); true when none holds it. */
+  private async confirmClaim(name: string, self: string): Promise<boolean> {
+    const { ask } = peersToAsk(this.state.peers, this.state.proxies, self, this.now());
+    return settleClaims([name], await this.deps.proxies!.readPeers(ask)).enable.includes(name);
+  }
+
   /** Several Proxies: who runs, who this Proxy is, and what each peer routes to now. */
   private async askPeers(): Promise<{ input: NonNullable<DecideInput['peering']>; asked: Array<ProxyTask & { live: boolean }> } | undefined> {
     const { proxies: discovery, config } = this.deps;
@@ -294,6 +306,8 @@ export class Syncer {
       this.deps.logger.info({ self, proxies: proxies.map((p) => ({ task: p.taskArn, address: p.address })) }, `Proxies seen: ${proxies.length}`);
     }
     this.state = { ...this.state, peers: forgetSettledPeers(known, answers), proxies: listed };
+    // Unknown (the list unreadable, or without this Proxy): event steps claim nothing, as the sync would not.
+    this.ownership = self !== undefined && proxies?.some((p) => p.taskArn === self) ? { self, proxies: proxies.map((p) => p.taskArn) } : undefined;
     const view = { self, proxies: proxies?.map((p) => p.taskArn), peers: answers };
     return { input: { view, peers: peerServers(listed, self, config.peering.peerPort) }, asked: ask };
   }

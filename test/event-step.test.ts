@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
+import { ownerOf } from '../src/core/ownership.js';
 import { afterEventStep, planEventStep, withFleetChanges, type EventStepSettings, type FleetChange, type KnownBackend } from '../src/core/event-step.js';
 import type { Discovery } from '../src/discovery/types.js';
 import { CliCommandError } from '../src/haproxy/cli-socket.js';
@@ -22,6 +23,7 @@ const server = (n: number, address = `10.0.0.${n}`): Server => ({ name: `s${n}`,
 const running = (n: number, o: Partial<RuntimeServer> = {}): RuntimeServer => ({ ...server(n), sessions: 0, maintenance: false, status: 'UP', ...o });
 const known = (servers: RuntimeServer[], old: Record<string, number> = {}): KnownBackend => ({ servers, sessionsInOldWorkers: new Map(Object.entries(old)) });
 const RUNTIME: EventStepSettings = { applyMode: 'runtime', claims: false, busyCheck: false };
+const PROXIES = ['arn:aws:ecs:us-east-1:123456789012:task/p/aaaa', 'arn:aws:ecs:us-east-1:123456789012:task/p/bbbb'];
 
 describe('planEventStep: what one event does at once', () => {
   const two = known([running(1), running(2)]);
@@ -33,7 +35,9 @@ describe('planEventStep: what one event does at once', () => {
     { name: 'a new Server HAProxy has already: left to the sync', known: known([running(1), running(3, { maintenance: true })]), change: { kind: 'added', server: server(3) }, expect: 'none' },
     { name: "a new Server at another Server's address (a stopped task's IP): left to the sync, which holds it", known: known([running(1, { maintenance: true, sessions: 1 })]), change: { kind: 'added', server: server(3, '10.0.0.1') }, expect: 'none' },
     { name: 'a new Server an old worker streams on: left to the sync', known: known([running(1)], { s3: 1 }), change: { kind: 'added', server: server(3) }, expect: 'none' },
-    { name: 'several Proxies: a new Server is claimed first, in the sync', known: two, change: { kind: 'added', server: server(3) }, settings: { claims: true }, expect: 'none' },
+    { name: 'several Proxies: a new Server this Proxy owns is claimed (then enabled once the peers confirm)', known: two, change: { kind: 'added', server: server(3) }, settings: { claims: true, ownership: { self: ownerOf('s3', PROXIES)!, proxies: PROXIES } }, expect: 'claim' },
+    { name: 'several Proxies: a new Server a peer owns is left to the sync, which holds it', known: two, change: { kind: 'added', server: server(3) }, settings: { claims: true, ownership: { self: PROXIES.find((p) => p !== ownerOf('s3', PROXIES))!, proxies: PROXIES } }, expect: 'none' },
+    { name: 'several Proxies, who owns what not known (the Proxy list unread): nothing new is claimed', known: two, change: { kind: 'added', server: server(3) }, settings: { claims: true }, expect: 'none' },
     { name: 'several Proxies: a stopping Server is still drained at once', known: two, change: { kind: 'removed', server: server(2) }, settings: { claims: true }, expect: 'drain' },
     { name: "BUSY_CHECK: a new Server's status page is asked first, in the sync", known: two, change: { kind: 'added', server: server(3) }, settings: { busyCheck: true }, expect: 'none' },
     { name: 'an address change: left to the sync (a reload)', known: two, change: { kind: 'updated', server: server(1, '10.0.0.9') }, expect: 'none' },
@@ -46,7 +50,7 @@ describe('planEventStep: what one event does at once', () => {
       assert.equal(step.kind, c.expect, JSON.stringify(step));
       if (step.kind === 'none') assert.ok(step.why.length > 0, 'says why');
       if (step.kind === 'drain') assert.equal(step.name, c.change.server.name);
-      if (step.kind === 'add') assert.deepEqual(step.server, c.change.server);
+      if (step.kind === 'add' || step.kind === 'claim') assert.deepEqual(step.server, c.change.server);
     });
   }
 
@@ -56,6 +60,8 @@ describe('planEventStep: what one event does at once', () => {
     const added = afterEventStep(drained, { kind: 'add', server: server(3) });
     assert.deepEqual(added.servers.map((s) => [s.name, s.address, s.maintenance, s.sessions]), [['s1', '10.0.0.1', true, 0], ['s2', '10.0.0.2', false, 0], ['s3', '10.0.0.3', false, 0]]);
     assert.deepEqual(afterEventStep(afterEventStep(added, { kind: 'add', server: server(3) }), { kind: 'drain', name: 's1' }), added);
+    const released = afterEventStep(drained, { kind: 'claim', server: server(4) }, false);
+    assert.deepEqual(released.servers.map((s) => [s.name, s.maintenance]).at(-1), ['s4', true], 'a claim the peers did not confirm is in HAProxy, out of rotation');
   });
 
   test('withFleetChanges: the events after a discovery, in order, on the fleet it found', () => {

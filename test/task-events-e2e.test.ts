@@ -308,11 +308,18 @@ describe('ECS task events with several Proxies (PROXY_SERVICE)', () => {
     assert.equal(ecsCalls(), calls, 'neither the Servers nor the Proxies listed');
   });
 
-  test('a new Server reaches its one owner through the event, with no listing', async () => {
+  test('a new Server reaches its one owner through the event, with no listing: claimed and confirmed by the event step itself', async () => {
     const calls = ecsCalls();
-    emu.addTask({ cluster: 'media', service: 'rtmp-server', address: SERVERS[3]!, lastStatus: 'RUNNING' });
+    const from = lines.length;
+    const arn = emu.addTask({ cluster: 'media', service: 'rtmp-server', address: SERVERS[3]!, lastStatus: 'RUNNING' });
+    const name = `task-${arn.split('/').pop()}`;
     await waitFor(async () => (await routers()).get(SERVERS[3]!) === 1, { timeoutMs: 10_000, intervalMs: 50, what: 'the new Server routed by one Proxy' });
     assert.equal(ecsCalls(), calls);
+    const since = lines.slice(from);
+    const claimed = since.findIndex((l) => l.msg === 'server claimed' && l.server === name);
+    assert.ok(claimed >= 0 && since.slice(claimed).some((l) => l.msg === 'server enabled' && l.server === name), 'claimed, then enabled');
+    const claimedBySync = since.filter((l) => l.msg === 'sync: runtime' && ((l.changes as { claimed?: string[] } | undefined)?.claimed ?? []).includes(name));
+    assert.deepEqual(claimedBySync, [], 'not by a sync: the owner claimed it as the event came');
   });
 
   test("a Proxy's own task change makes both read the Proxy list again", async () => {

@@ -1,11 +1,13 @@
 /**
  * An ECS task event's change applied at once, outside the sync: a stopping Server out of rotation, a
- * new one in, with the one Runtime API command each needs, decided from what the daemon last read
- * HAProxy runs. Whatever needs more than that (a held Server, an address another Server uses, the
- * claims of several Proxies, BUSY_CHECK, APPLY_MODE=reload, HAProxy being changed by a sync right now)
- * is left to the sync that follows the event at once. Pure: data in, data out.
+ * new one in (with several Proxies: claimed by its owner, enabled once the peers confirm), with the
+ * Runtime API commands that takes, decided from what the daemon last read HAProxy runs. Whatever needs
+ * more than that (a held Server, an address another Server uses, a Server a peer owns, BUSY_CHECK,
+ * APPLY_MODE=reload, HAProxy being changed by a sync right now) is left to the sync that follows the
+ * event at once. Pure: data in, data out.
  */
 import { formatAddress, type RuntimeServer, type Server } from '../model.js';
+import { ownerOf } from './ownership.js';
 
 /** What the current HAProxy worker runs, as last read (the driver's snapshot), plus the event steps since. */
 export interface KnownBackend {
@@ -19,6 +21,8 @@ export type EventStep =
   | { kind: 'drain'; name: string }
   /** A new Server, routable at once: `add server` and `state ready`. */
   | { kind: 'add'; server: Server }
+  /** Several Proxies, a new Server this Proxy owns: claimed (`state drain`), enabled once the peers confirm. */
+  | { kind: 'claim'; server: Server }
   /** Nothing at once; `why` is logged and the sync that follows decides. */
   | { kind: 'none'; why: string };
 
@@ -26,6 +30,8 @@ export interface EventStepSettings {
   applyMode: 'runtime' | 'reload';
   /** Several Proxies (PROXY_SERVICE): a new Server is claimed and confirmed by the peers first. */
   claims: boolean;
+  /** With claims: this Proxy and the live Proxies (task ARNs) as the last sync saw them. */
+  ownership?: { self: string; proxies: readonly string[] };
   /** BUSY_CHECK: a new Server's own status page is asked first. */
   busyCheck: boolean;
 }
@@ -47,23 +53,30 @@ export function planEventStep(
   }
   if (effect.kind === 'updated') return { kind: 'none', why: 'its address changed' };
   if (running !== undefined) return { kind: 'none', why: 'already in HAProxy' };
-  if (settings.claims) return { kind: 'none', why: 'several Proxies: claimed, then enabled once the peers confirm' };
   if (settings.busyCheck) return { kind: 'none', why: 'BUSY_CHECK: its status page is asked first' };
   if ((known.sessionsInOldWorkers.get(server.name) ?? 0) > 0) return { kind: 'none', why: 'an old worker streams on it' };
   const address = formatAddress(server.address, server.port);
   // A new task that got a stopped task's IP is held while the other streams there: the plan's rule.
   if (known.servers.some((s) => formatAddress(s.address, s.port) === address)) return { kind: 'none', why: 'another Server has its address' };
-  return { kind: 'add', server };
+  if (!settings.claims) return { kind: 'add', server };
+  const { ownership } = settings;
+  if (ownership === undefined) return { kind: 'none', why: 'several Proxies: who owns it is not known yet' };
+  // A stale list is safe: two Proxies that both claim it see each other's claim and neither enables it.
+  if (ownerOf(server.name, ownership.proxies) !== ownership.self) return { kind: 'none', why: 'several Proxies: a peer owns it (held here)' };
+  return { kind: 'claim', server };
 }
 
-/** What HAProxy runs once the step is done; the same again when a read already shows it. */
-export function afterEventStep(known: KnownBackend, step: Exclude<EventStep, { kind: 'none' }>): KnownBackend {
+/**
+ * What HAProxy runs once the step is done; the same again when a read already shows it. `routable`:
+ * whether an added or claimed Server ended in rotation (a claim the peers did not confirm is released).
+ */
+export function afterEventStep(known: KnownBackend, step: Exclude<EventStep, { kind: 'none' }>, routable = true): KnownBackend {
   if (step.kind === 'drain') {
     return { ...known, servers: known.servers.map((s) => (s.name === step.name && !s.maintenance ? { ...s, maintenance: true, status: 'MAINT' } : s)) };
   }
   if (known.servers.some((s) => s.name === step.server.name)) return known;
   const { name, address, port } = step.server;
-  return { ...known, servers: [...known.servers, { name, address, port, sessions: 0, maintenance: false, status: 'no check' }] };
+  return { ...known, servers: [...known.servers, { name, address, port, sessions: 0, maintenance: !routable, status: routable ? 'no check' : 'MAINT' }] };
 }
 
 /** A fleet change an ECS task event brought (src/discovery/task-events.ts). */

@@ -36,6 +36,14 @@ export interface WorkersView {
   unreachableWorkers: number[];
 }
 
+export interface EventStepOptions {
+  serverOptions: string;
+  /** The config file for what runs. */
+  fileFor: (known: KnownBackend) => string;
+  /** A claim: true when the peers, asked after it, confirm that none holds the Server. */
+  confirmClaim?: (name: string) => Promise<boolean>;
+}
+
 /** What the Syncer needs from HAProxy: the seam its tests replace. */
 export interface HaproxyClient {
   /**
@@ -57,7 +65,7 @@ export interface HaproxyClient {
    * An ECS task event's step (core/event-step.ts) at once, outside the sync, planned by `plan` from
    * what is known to run; then the config file, rendered by `fileFor`, is written in the background.
    */
-  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: { serverOptions: string; fileFor: (known: KnownBackend) => string }): Promise<EventStep>;
+  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: EventStepOptions): Promise<EventStep>;
   /** The current worker's backend now, the streams old workers carry, and the peer backend when several Proxies run. */
   backend(): Promise<BackendSnapshot>;
   /** The same, read back after a sync's change (under `exclusively`): what event steps go by from now. */
@@ -317,20 +325,37 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   /** `plan` decides from what is known when the lock is free (a sync may have changed it meanwhile). */
-  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: { serverOptions: string; fileFor: (known: KnownBackend) => string }): Promise<EventStep> {
+  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: EventStepOptions): Promise<EventStep> {
     return this.exclusively(async () => {
       const step = plan(this.known);
       if (step.kind === 'none' || this.known === undefined) return step;
       const api = this.worker;
-      const done =
-        step.kind === 'drain'
-          ? await this.step('drained', step.name, () => api.disableServer(RTMP_BACKEND, step.name), { reason: 'stopping' })
-          : await this.step('added', step.server.name, () => api.addServer(RTMP_BACKEND, step.server, { enable: true, options: opts.serverOptions }), { address: formatAddress(step.server.address, step.server.port) });
+      let done: boolean;
+      let routable = true;
+      if (step.kind === 'drain') {
+        done = await this.step('drained', step.name, () => api.disableServer(RTMP_BACKEND, step.name), { reason: 'stopping' });
+      } else if (step.kind === 'add') {
+        done = await this.step('added', step.server.name, () => api.addServer(RTMP_BACKEND, step.server, { enable: true, options: opts.serverOptions }), { address: formatAddress(step.server.address, step.server.port) });
+      } else {
+        // Claimed (visible to the peers, taking nothing), then asked: enabled only where no peer holds it.
+        const { name } = step.server;
+        const claim = async () => {
+          await api.addServer(RTMP_BACKEND, step.server, { enable: false, options: opts.serverOptions });
+          await api.claimServer(RTMP_BACKEND, name);
+        };
+        done = await this.step('claimed', name, claim, { address: formatAddress(step.server.address, step.server.port) });
+        if (done) {
+          routable = (await opts.confirmClaim?.(name).catch(() => false)) ?? false;
+          done = routable
+            ? await this.step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), { reason: 'no peer holds it' })
+            : await this.step('released', name, () => api.disableServer(RTMP_BACKEND, name), { reason: 'a peer holds it too, or did not answer' });
+        }
+      }
       if (!done) {
         this.known = undefined; // refused: what runs is not what was thought; the next sync reads it
         return step;
       }
-      const known = afterEventStep(this.known, step);
+      const known = afterEventStep(this.known, step, routable);
       try {
         // The file follows at once (written and checked in the background): the next snapshot reads this text.
         this.writeConfigSoon(opts.fileFor(known));
