@@ -51,3 +51,53 @@ export async function stageConfig(file: string, text: string, validate: (tempFil
 export async function writeConfigAtomically(file: string, text: string, validate: (tempFile: string) => Promise<void>): Promise<void> {
   await (await stageConfig(file, text, validate)).commit();
 }
+
+/**
+ * The live config file, written one validated text at a time. A background write (`writeSoon`) goes
+ * after the one before it; only the newest text waiting is written, and `read` already returns it.
+ */
+export class ConfigFileWriter {
+  /** The text a background write has yet to put on disk; the newest only. */
+  private pending: string | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly file: string,
+    /** Writes the text once checked (and whatever must be in place first). */
+    private readonly writeChecked: (text: string) => Promise<void>,
+    /** A background write that failed: the caller's to report. */
+    private readonly onBackgroundFailure: (e: Error) => void,
+  ) {}
+
+  /** The file as it is about to be: a pending background text, else what is on disk. */
+  async read(): Promise<string | undefined> {
+    return this.pending ?? (await readConfigFile(this.file));
+  }
+
+  /** After any background write: this text, checked; rejects when it is not. */
+  async write(text: string): Promise<void> {
+    await this.writing;
+    await this.writeChecked(text);
+  }
+
+  writeSoon(text: string): void {
+    this.pending = text;
+    // A run that finds nothing pending (the run before it wrote a newer text) returns at once.
+    this.writing = this.writing.then(async () => {
+      const pending = this.pending;
+      if (pending === undefined) return;
+      try {
+        await this.writeChecked(pending);
+      } catch (e) {
+        this.onBackgroundFailure(e as Error);
+      } finally {
+        if (this.pending === pending) this.pending = undefined;
+      }
+    });
+  }
+
+  /** Resolves once no background write is pending. */
+  written(): Promise<void> {
+    return this.writing;
+  }
+}

@@ -5,7 +5,7 @@ import { formatAddress, PEER_BACKEND, RTMP_BACKEND, RTMP_FRONTEND, type HealthSt
 import type { MembershipPlan } from '../core/plan.js';
 import type { HaproxySnapshot } from '../core/reconcile.js';
 import { afterEventStep, type EventStep, type KnownBackend } from '../core/event-step.js';
-import { readConfigFile, writeConfigAtomically } from './config-file.js';
+import { ConfigFileWriter, readConfigFile, writeConfigAtomically } from './config-file.js';
 import { ensureHealthMap, setHealthState } from './health-state.js';
 import { HaproxyProcess, type MasterStatus } from './process.js';
 import { RuntimeApi, type SessionInfo } from './runtime-api.js';
@@ -95,9 +95,7 @@ export class HaproxyDriver implements HaproxyClient {
   private readonly admin: RuntimeApi;
   /** The way to the current worker that answered last: the admin socket, or the master CLI. */
   private worker: RuntimeApi;
-  /** Config text a background write has yet to put on disk (writeConfigSoon); the newest only. */
-  private pendingConfig: string | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  private readonly configFile: ConfigFileWriter;
   /** What the current worker runs as a sync last read it, with the event steps since; undefined once a sync changed it, until its read-back. */
   private known: KnownBackend | undefined;
   /** The tail of `exclusively`'s queue. */
@@ -109,6 +107,14 @@ export class HaproxyDriver implements HaproxyClient {
   ) {
     this.admin = new RuntimeApi(opts.adminSocket, '', opts.timeoutMs);
     this.worker = this.admin;
+    this.configFile = new ConfigFileWriter(
+      opts.configPath,
+      async (text) => {
+        await ensureHealthMap(opts.healthMap);
+        await writeConfigAtomically(opts.configPath, text, (temp) => this.process.validate(temp));
+      },
+      (e) => opts.logger.error({ err: e.message }, 'config file not updated (the change is live in HAProxy); the next sync writes it'),
+    );
   }
 
   static fromConfig(config: Config, logger: Logger, opts: { timeoutMs?: number } = {}): HaproxyDriver {
@@ -155,7 +161,7 @@ export class HaproxyDriver implements HaproxyClient {
 
   async snapshot(): Promise<HaproxySnapshot> {
     // A background write still pending: the file as it is about to be.
-    const file = this.pendingConfig ?? (await readConfigFile(this.opts.configPath));
+    const file = await this.configFile.read();
     if (!(await this.isRunning())) {
       this.known = undefined;
       return { running: false, file, servers: [], sessionsInOldWorkers: new Map() };
@@ -388,34 +394,16 @@ export class HaproxyDriver implements HaproxyClient {
     });
   }
 
-  async writeConfig(text: string): Promise<void> {
-    await this.writing;
-    await this.write(text);
-  }
-
-  private async write(text: string): Promise<void> {
-    await ensureHealthMap(this.opts.healthMap);
-    await writeConfigAtomically(this.opts.configPath, text, (temp) => this.process.validate(temp));
+  writeConfig(text: string): Promise<void> {
+    return this.configFile.write(text);
   }
 
   writeConfigSoon(text: string): void {
-    this.pendingConfig = text;
-    // Chained: one write at a time; a run that finds nothing pending (a newer text was written by the run before it) returns at once.
-    this.writing = this.writing.then(async () => {
-      const pending = this.pendingConfig;
-      if (pending === undefined) return;
-      try {
-        await this.write(pending);
-      } catch (e) {
-        this.opts.logger.error({ err: (e as Error).message }, 'config file not updated (the change is live in HAProxy); the next sync writes it');
-      } finally {
-        if (this.pendingConfig === pending) this.pendingConfig = undefined;
-      }
-    });
+    this.configFile.writeSoon(text);
   }
 
   configWritten(): Promise<void> {
-    return this.writing;
+    return this.configFile.written();
   }
 
   install(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
@@ -423,9 +411,7 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   private async installNow(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
-    await this.writing;
-    await ensureHealthMap(this.opts.healthMap);
-    await writeConfigAtomically(this.opts.configPath, text, (temp) => this.process.validate(temp));
+    await this.configFile.write(text);
     try {
       if (how === 'start') await this.process.start();
       else await this.process.reload();
@@ -441,7 +427,7 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   private async startWithFileOnDisk(): Promise<boolean> {
-    await this.writing;
+    await this.configFile.written();
     if ((await this.isRunning()) || (await readConfigFile(this.opts.configPath)) === undefined) return false;
     await ensureHealthMap(this.opts.healthMap);
     await this.process.validate(this.opts.configPath);
