@@ -2,6 +2,7 @@
 // with the real CloudWatch client to the emulator. What arrives in CloudWatch is what HAProxy says;
 // with two Proxies the sums are the fleet; CloudWatch failing never stops a sync.
 import assert from 'node:assert/strict';
+import { ownerOf } from '../src/core/ownership.js';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
@@ -127,14 +128,16 @@ describe('capacity metrics: two Proxies sharing the fleet (PROXY_SERVICE)', () =
   const PROXIES = ['127.0.51.21', '127.0.51.22'];
   const SERVERS = ['127.0.51.31', '127.0.51.32', '127.0.51.33', '127.0.51.34', '127.0.51.35'];
   const daemons: Daemon[] = [];
+  let serverTasks: string[] = [];
+  let tasks: string[] = [];
 
   before(async () => {
     emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
     cleanup.defer('emulator', () => emu.close());
     useEmulatorForAws(cleanup, emu.url);
     await startBackends(cleanup, SERVERS, PORTS.server, { hold: true });
-    for (const address of SERVERS) emu.addTask({ cluster: 'media', service: 'rtmp-server', address, lastStatus: 'RUNNING' });
-    const tasks = PROXIES.map((address) => emu.addTask({ cluster: 'media', service: 'rtmp-proxy', address, lastStatus: 'RUNNING' }));
+    serverTasks = SERVERS.map((address) => emu.addTask({ cluster: 'media', service: 'rtmp-server', address, lastStatus: 'RUNNING' }));
+    tasks = PROXIES.map((address) => emu.addTask({ cluster: 'media', service: 'rtmp-proxy', address, lastStatus: 'RUNNING' }));
     const dir = await tempDir(cleanup, 'capacity-peers');
     for (const [i, address] of PROXIES.entries()) {
       const config = loadConfig({
@@ -182,10 +185,12 @@ describe('capacity metrics: two Proxies sharing the fleet (PROXY_SERVICE)', () =
       { total: sum('ServersTotal'), busy: sum('ServersBusy'), free: sum('ServersFree') },
       { total: SERVERS.length, busy: 1, free: SERVERS.length - 1 },
     );
-    // Each HAProxy lists all five; each share is smaller.
+    // Each HAProxy lists all five; each share is the Servers that Proxy owns (task ids are random, so
+    // one Proxy may own all five in some runs).
     for (const [i, d] of daemons.entries()) {
       assert.equal((await d.driver.backend()).servers.length, SERVERS.length);
-      assert.ok(shares[i]!.ServersTotal! < SERVERS.length);
+      const owned = serverTasks.filter((arn) => ownerOf(`task-${arn.split('/').pop()}`, tasks) === tasks[i]).length;
+      assert.equal(shares[i]!.ServersTotal, owned, `Proxy ${i} owns ${owned}`);
     }
   });
 });
