@@ -579,19 +579,24 @@ export async function runEvents(ctx: BenchContext) {
     const topicArn = emu.createTopic('bench-server-events');
     emu.setEventTargets([topicArn]);
 
-    // 8a
-    const addresses = Array.from({ length: 2 * perKind }, (_, i) => `127.0.60.${i + 1}`);
-    for (const a of addresses) backends.push(await startCountingBackend(a, LIVE_PORT));
-    for (const { mode, windowMs } of convergence) out.convergence.push(...(await convergenceRow(emu, topicArn, mode, perKind, windowMs, addresses, ctx)));
+    // BENCH_EVENTS_PROBE_ONLY=1: only the daemon at 5,000 Servers (8d, 8e), to iterate on its memory.
+    const probeOnly = process.env.BENCH_EVENTS_PROBE_ONLY === '1';
+    if (!probeOnly) {
+      // 8a
+      const addresses = Array.from({ length: 2 * perKind }, (_, i) => `127.0.60.${i + 1}`);
+      for (const a of addresses) backends.push(await startCountingBackend(a, LIVE_PORT));
+      for (const { mode, windowMs } of convergence) out.convergence.push(...(await convergenceRow(emu, topicArn, mode, perKind, windowMs, addresses, ctx)));
 
-    // 8b/8c at 1,000: events, then the 1 s schedule (which also times scheduled applies)
-    out.events1000 = await eventsAt1000(emu, topicArn, c1000, adds1000, fleet1000.slice(0, effectPerKind), steadySeconds, ctx);
-    out.schedule.push(await scheduleAt(emu, c1000, 1000, scheduleSeconds, fleet1000.slice(effectPerKind, effectPerKind + scheduleApplies), ctx));
-    // 8b/8d at 5,000: the schedule, then the events daemon in its own process
-    out.schedule.push(await scheduleAt(emu, c5000, 5000, scheduleSeconds, [], ctx));
+      // 8b/8c at 1,000: events, then the 1 s schedule (which also times scheduled applies)
+      out.events1000 = await eventsAt1000(emu, topicArn, c1000, adds1000, fleet1000.slice(0, effectPerKind), steadySeconds, ctx);
+      out.schedule.push(await scheduleAt(emu, c1000, 1000, scheduleSeconds, fleet1000.slice(effectPerKind, effectPerKind + scheduleApplies), ctx));
+      // 8b at 5,000: the schedule
+      out.schedule.push(await scheduleAt(emu, c5000, 5000, scheduleSeconds, [], ctx));
+    }
+    // 8d at 5,000: the events daemon in its own process
     out.probes.push(await probeAt5000(emu, 'events', topicArn, c5000, adds5000, fleet5000.slice(0, changes5000), steadySeconds, ctx));
     // The same changes applied by syncs without events: is the memory the events' or the change's?
-    if (!q) out.probes.push(await probeAt5000(emu, 'schedule', topicArn, c5000, adds5000.map((a) => a.replace('127.0.81.', '127.0.82.')), fleet5000.slice(changes5000, 2 * changes5000), 10, ctx));
+    if (!q && !probeOnly) out.probes.push(await probeAt5000(emu, 'schedule', topicArn, c5000, adds5000.map((a) => a.replace('127.0.81.', '127.0.82.')), fleet5000.slice(changes5000, 2 * changes5000), 10, ctx));
   } finally {
     await Promise.all(backends.map((b) => b.close()));
     await emu.close();
