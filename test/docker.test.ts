@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request, type Server as HttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -303,7 +303,12 @@ describe('src/entrypoint.sh outside Docker', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-proxy-entrypoint-'));
   const children: ChildProcess[] = [];
   let haproxyPid: number | undefined;
+  // The Server's status page (BUSY_CHECK): the daemon reads it over HTTP with the entrypoint's node
+  // flags (V8 lite mode has no WebAssembly, so no fetch()), and holds the Server it says is busy.
+  const statusPageRequests: string[] = [];
+  let statusPage: HttpServer | undefined;
   after(() => {
+    statusPage?.close();
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     // The pidfile too: a test that failed before reading it must not leave HAProxy bound to its ports.
     haproxyPid ??= Number(existsSync(env.HAPROXY_PIDFILE) ? readFileSync(env.HAPROXY_PIDFILE, 'utf8').trim() : 0) || undefined;
@@ -324,12 +329,18 @@ describe('src/entrypoint.sh outside Docker', () => {
     HAPROXY_PIDFILE: path.join(dir, 'run', 'haproxy.pid'),
     HAPROXY_SOCKET: path.join(dir, 'run', 'admin.sock'),
     SYNC_SCHEDULE: '*/2 * * * * *',
+    BUSY_CHECK_PORT: '8089',
     SHUTDOWN_GRACE_SECONDS: '3',
     LOG_LEVEL: 'warn',
   };
   const entrypoint = path.join(ROOT, 'src', 'entrypoint.sh');
 
   it('starts the daemon and HAProxy, answers the health check, and exits 0 on SIGTERM with HAProxy stopped', { skip: haproxy ? false : 'haproxy is not installed', timeout: 60_000 }, async () => {
+    statusPage = createServer((req, res) => {
+      statusPageRequests.push(req.url ?? '');
+      res.end('<rtmp><server><application><live><stream><publishing/></stream></live></application></server></rtmp>');
+    });
+    await new Promise<void>((resolve) => statusPage!.listen(8089, '127.0.40.9', () => resolve()));
     const child = spawn('sh', [entrypoint], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let output = '';
@@ -355,6 +366,12 @@ describe('src/entrypoint.sh outside Docker', () => {
     const status = spawnSync('sh', [entrypoint, 'status'], { env, encoding: 'utf8', timeout: 10_000 });
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`^HAProxy master ${haproxyPid} `));
+    // The busy check was read and acted on: the Server is held, not in rotation.
+    await until(`the busy Server held in maintenance (status page asked: ${statusPageRequests.join(', ')})`, 10_000, () => {
+      const now = spawnSync('sh', [entrypoint, 'status'], { env, encoding: 'utf8', timeout: 10_000 });
+      return /127\.0\.40\.9:1935 .*maintenance/.test(now.stdout) ? true : undefined;
+    });
+    assert.ok(statusPageRequests.includes('/stat'), statusPageRequests.join(', '));
     // Route53's page says 503: the only Server (nothing listens there) is down, so no capacity;
     // the container's own check above still passed: a full Proxy is alive, not to be replaced.
     assert.equal(await httpStatus(HOST, 8000, '/'), 503);

@@ -1,9 +1,12 @@
 import type { BusyCheckConfig } from '../config.js';
+import { getText } from '../http-get.js';
 import type { Logger } from '../log.js';
 import { formatAddress, type Server } from '../model.js';
 
 const TIMEOUT_MS = 1500;
 const CONCURRENCY = 16;
+/** nginx-rtmp's stat page of a Server with its one stream is a few KB. */
+const MAX_PAGE_BYTES = 1024 * 1024;
 
 /**
  * Asks each Server's own status page whether it is streaming (nginx-rtmp: `rtmp_stat all` shows
@@ -18,9 +21,7 @@ export async function findBusyServers(servers: readonly Server[], check: BusyChe
     for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
       const url = `http://${formatAddress(s.address, check.port)}${check.path}`;
       try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-        const body = await res.text();
-        if (res.ok && body.includes(check.pattern)) busy.add(s.name);
+        if ((await getText(url, { timeoutMs: TIMEOUT_MS, maxBytes: MAX_PAGE_BYTES })).includes(check.pattern)) busy.add(s.name);
       } catch (e) {
         logger.debug({ server: s.name, url, err: (e as Error).message }, 'busy check did not answer');
       }

@@ -7,9 +7,11 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { PeeringConfig } from '../config.js';
 import type { PeerAnswer } from '../core/ownership.js';
-import { parseServerStats } from '../haproxy/runtime-api.js';
+import { parseServerStats, ServerStatsParser } from '../haproxy/runtime-api.js';
+import { getStreaming, getText } from '../http-get.js';
+import { LineSplitter } from '../line-splitter.js';
 import { FailureLog, type Logger } from '../log.js';
-import { formatAddress, RTMP_BACKEND } from '../model.js';
+import { formatAddress, RTMP_BACKEND, type RuntimeServer } from '../model.js';
 import { createEcsDiscovery } from './ecs.js';
 
 export interface ProxyTask {
@@ -31,15 +33,23 @@ export interface ProxyDiscovery {
 
 const METADATA_TIMEOUT_MS = 2000;
 const PEER_TIMEOUT_MS = 1500;
+/** The metadata endpoint's task document is a few KB. */
+const MAX_METADATA_BYTES = 1024 * 1024;
 /** A stats page of 10,000 Servers is ~3 MB; anything larger is not an HAProxy answering. */
 const MAX_PEER_ANSWER_BYTES = 8 * 1024 * 1024;
 const TASK_ARN = /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task\/[A-Za-z0-9/_-]{1,255}$/;
 
 /** This task's ARN from the ECS task metadata endpoint (v4): `${uri}/task` → TaskARN. */
 export async function readOwnTaskArn(metadataUri: string, timeoutMs = METADATA_TIMEOUT_MS): Promise<string> {
-  const res = await fetch(`${metadataUri.replace(/\/$/, '')}/task`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`the task metadata endpoint answered ${res.status}`);
-  const arn = ((await res.json()) as { TaskARN?: unknown }).TaskARN;
+  const text = await getText(`${metadataUri.replace(/\/$/, '')}/task`, { timeoutMs, maxBytes: MAX_METADATA_BYTES }).catch((e: Error) => {
+    throw new Error(`the task metadata endpoint: ${e.message}`);
+  });
+  let arn: unknown;
+  try {
+    arn = (JSON.parse(text) as { TaskARN?: unknown } | null)?.TaskARN;
+  } catch {
+    throw new Error(`the task metadata endpoint answered no JSON (${JSON.stringify(text.slice(0, 100))})`);
+  }
   if (typeof arn !== 'string' || !TASK_ARN.test(arn)) throw new Error(`the task metadata endpoint gave no task ARN (TaskARN=${JSON.stringify(arn)?.slice(0, 100)})`);
   return arn;
 }
@@ -50,19 +60,22 @@ export async function readOwnTaskArn(metadataUri: string, timeoutMs = METADATA_T
  * page is MBs, read from every peer at every sync.
  */
 export function takenInPeerStats(csv: string): Set<string> {
-  const taken = new Set<string>();
-  for (const s of parseServerStats(csv, RTMP_BACKEND)) if (!s.status.includes('MAINT') || s.sessions > 0) taken.add(s.name);
-  return taken;
+  return taken(parseServerStats(csv, RTMP_BACKEND));
 }
 
+function taken(servers: readonly RuntimeServer[]): Set<string> {
+  const names = new Set<string>();
+  for (const s of servers) if (!s.status.includes('MAINT') || s.sessions > 0) names.add(s.name);
+  return names;
+}
+
+/** A peer's stats page, parsed line by line as it streams in (as takenInPeerStats parses a whole one). */
 async function readPeer(address: string, port: number): Promise<Set<string>> {
-  const res = await fetch(`http://${formatAddress(address, port)}/stats;csv`, { signal: AbortSignal.timeout(PEER_TIMEOUT_MS) });
-  if (!res.ok) throw new Error(`answered ${res.status}`);
-  const length = Number(res.headers.get('content-length') ?? 0);
-  if (length > MAX_PEER_ANSWER_BYTES) throw new Error(`answer of ${length} bytes`);
-  const text = await res.text();
-  if (text.length > MAX_PEER_ANSWER_BYTES) throw new Error(`answer of ${text.length} characters`);
-  return takenInPeerStats(text);
+  const parser = new ServerStatsParser(RTMP_BACKEND);
+  const lines = new LineSplitter((line) => parser.line(line));
+  await getStreaming(`http://${formatAddress(address, port)}/stats;csv`, { timeoutMs: PEER_TIMEOUT_MS, maxBytes: MAX_PEER_ANSWER_BYTES }, (chunk) => lines.push(chunk));
+  lines.end();
+  return taken(parser.done());
 }
 
 export function createProxyDiscovery(opts: { peering: PeeringConfig; logger: Logger; ecs?: ECSClient; metadataUri?: string }): ProxyDiscovery {

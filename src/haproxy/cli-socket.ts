@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { LineSplitter } from '../line-splitter.js';
 
 /** A command the HAProxy CLI answered with an error message instead of a result. */
 export class CliCommandError extends Error {
@@ -46,8 +47,6 @@ export function sendCliCommand(socketPath: string, command: string, timeoutMs = 
 export function streamCliCommand(socketPath: string, command: string, onLine: (line: Buffer) => void, timeoutMs = 5000): Promise<void> {
   if (/[\r\n]/.test(command)) return Promise.reject(new Error('a CLI command must be one line'));
   return new Promise((resolve, reject) => {
-    /** The start of a line whose end is in a later chunk. */
-    let carry: Buffer | undefined;
     let failed = false;
     const conn = net.createConnection(socketPath);
     const fail = (e: unknown) => {
@@ -57,21 +56,13 @@ export function streamCliCommand(socketPath: string, command: string, onLine: (l
       conn.destroy();
       reject(e);
     };
+    const lines = new LineSplitter(onLine);
     const timer = setTimeout(() => fail(new Error(`no answer from ${socketPath} to "${command}" within ${timeoutMs} ms`)), timeoutMs);
     conn.on('connect', () => conn.end(`${command}\n`));
     conn.on('data', (chunk: Buffer) => {
       if (failed) return;
       try {
-        let start = 0;
-        let nl = chunk.indexOf(10);
-        if (carry !== undefined && nl >= 0) {
-          onLine(Buffer.concat([carry, chunk.subarray(0, nl)]));
-          carry = undefined;
-          start = nl + 1;
-          nl = chunk.indexOf(10, start);
-        }
-        for (; nl >= 0; start = nl + 1, nl = chunk.indexOf(10, start)) onLine(chunk.subarray(start, nl));
-        if (start < chunk.length) carry = carry === undefined ? chunk.subarray(start) : Buffer.concat([carry, chunk]);
+        lines.push(chunk);
       } catch (e) {
         fail(e);
       }
@@ -81,7 +72,7 @@ export function streamCliCommand(socketPath: string, command: string, onLine: (l
       if (failed || hadError) return;
       clearTimeout(timer);
       try {
-        if (carry !== undefined) onLine(carry);
+        lines.end();
       } catch (e) {
         failed = true;
         reject(e);

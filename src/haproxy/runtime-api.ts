@@ -1,4 +1,5 @@
 import { formatAddress, type RuntimeServer, type Server } from '../model.js';
+import { byteIndexOf } from '../line-splitter.js';
 import { CliCommandError, sendCliCommand, streamCliCommand } from './cli-socket.js';
 
 /** What a successful command answers; anything else is HAProxy refusing it. */
@@ -151,7 +152,7 @@ export function parseServerStats(answer: string, backend: string): RuntimeServer
   const parser = new ServerStatsParser(backend);
   const bytes = Buffer.from(answer, 'utf8');
   let start = 0;
-  for (let nl = bytes.indexOf(10); nl >= 0; start = nl + 1, nl = bytes.indexOf(10, start)) parser.line(bytes.subarray(start, nl));
+  for (let nl = byteIndexOf(bytes, 10, 0); nl >= 0; start = nl + 1, nl = byteIndexOf(bytes, 10, start)) parser.line(bytes.subarray(start, nl));
   if (start < bytes.length || start === 0) parser.line(bytes.subarray(start));
   return parser.done();
 }
@@ -191,7 +192,7 @@ export class ServerStatsParser {
     // Column boundaries up to the last needed column.
     let n = 0;
     for (let from = 0; n <= this.lastColumn; n++) {
-      const comma = line.indexOf(COMMA, from);
+      const comma = byteIndexOf(line, COMMA, from);
       starts[n] = from;
       ends[n] = comma < 0 ? line.length : comma;
       if (comma < 0) {
@@ -202,7 +203,8 @@ export class ServerStatsParser {
     }
     const cell = (i: number) => (i < n ? line.toString('utf8', starts[i], ends[i]) : undefined);
     const { pxname, svname, scur, status, addr } = this.columns;
-    if (pxname >= n || line.compare(this.backend, 0, this.backend.length, starts[pxname], ends[pxname]) !== 0) return;
+    // Not Buffer#compare, for the reason byteIndexOf says.
+    if (pxname >= n || !this.isBackend(line, starts[pxname]!, ends[pxname]!)) return;
     const name = cell(svname);
     if (name === undefined || name === 'BACKEND' || name === 'FRONTEND') return;
     const address = cell(addr) ?? '';
@@ -217,6 +219,13 @@ export class ServerStatsParser {
       maintenance: state.includes('MAINT') || state.startsWith('DRAIN'),
       status: state,
     });
+  }
+
+  private isBackend(line: Buffer, start: number, end: number): boolean {
+    const { backend } = this;
+    if (end - start !== backend.length) return false;
+    for (let i = 0; i < backend.length; i++) if (line[start + i] !== backend[i]) return false;
+    return true;
   }
 
   private header(text: string): void {
