@@ -46,14 +46,19 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
   const events = config.events && createEvents(config, logger, listing, {
     onChange: (effect) =>
       // A stopping Server leaves rotation, a new one joins, with one Runtime API command each when
-      // that is all it takes (core/event-step.ts); the sync that follows does the rest and the file.
-      syncer
-        .applyEvent(effect)
-        .then(
-          () => undefined,
-          (e: Error) => logger.warn({ server: effect.server.name, err: e.message }, 'ECS task event not applied at once; the sync that follows does it'),
-        )
-        .finally(() => syncSoon()),
+      // that is all it takes (core/event-step.ts), and the file follows in the background. A sync
+      // follows at once only when the step left something to do: at thousands of Servers a sync is
+      // 100s of ms of CPU and holds the driver's lock, so one per event would delay the next event's
+      // step (a deployment's events come a few ms apart). The scheduled sync checks everything anyway.
+      syncer.applyEvent(effect).then(
+        (step) => {
+          if (!step.settled) syncSoon();
+        },
+        (e: Error) => {
+          logger.warn({ server: effect.server.name, err: e.message }, 'ECS task event not applied at once; the sync that follows does it');
+          syncSoon();
+        },
+      ),
     onPeerChange: () => {
       proxies?.invalidate();
       syncSoon();

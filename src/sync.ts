@@ -14,7 +14,7 @@ import {
   type Decision,
   type SyncState,
 } from './core/reconcile.js';
-import { planEventStep, withFleetChanges, type EventStep, type FleetChange } from './core/event-step.js';
+import { planEventStep, withFleetChanges, type AppliedEventStep, type FleetChange } from './core/event-step.js';
 import { renderedFromRuntime } from './core/plan.js';
 import { forgetSettledPeers, peerServers, peersToAsk, settleClaims, type ProxyTask } from './core/ownership.js';
 import { createProxyDiscovery, type ProxyDiscovery } from './discovery/proxies.js';
@@ -103,7 +103,7 @@ export class Syncer {
    * a stopping Server is never made routable again), then applied at once when one Runtime API command
    * does it (core/event-step.ts), between syncs. The sync that follows the event does the rest.
    */
-  async applyEvent(change: FleetChange): Promise<EventStep> {
+  async applyEvent(change: FleetChange): Promise<AppliedEventStep> {
     this.eventChanges.push({ seq: ++this.eventSeq, change });
     if (change.kind === 'removed') this.stopping.add(change.server.name);
     const { config, haproxy, renderer, logger } = this.deps;

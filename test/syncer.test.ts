@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
-import type { EventStep } from '../src/core/event-step.js';
+import type { AppliedEventStep } from '../src/core/event-step.js';
 import type { HaproxySnapshot } from '../src/core/reconcile.js';
 import type { HaproxyClient } from '../src/haproxy/driver.js';
 import { ConfigValidationError } from '../src/haproxy/process.js';
@@ -51,9 +51,9 @@ class RecordingClient implements HaproxyClient {
   exclusively<T>(fn: () => Promise<T>): Promise<T> {
     return fn();
   }
-  async applyEventStep(): Promise<EventStep> {
+  async applyEventStep(): Promise<AppliedEventStep> {
     this.record('applyEventStep');
-    return { kind: 'none', why: 'recorded' };
+    return { kind: 'none', why: 'recorded', settled: false };
   }
   async settleClaims() {
     this.record('settleClaims');

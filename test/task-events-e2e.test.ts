@@ -380,3 +380,65 @@ describe('ECS task events with SERVER_REQUIRE_HEALTHY', () => {
     }
   });
 });
+
+describe('a sync after an ECS task event only when its step left something to do', () => {
+  const cleanup = new Cleanup();
+  const PROXY3 = { address: '127.0.50.61', rtmp: 19443, health: 19444 };
+  const SERVER = '127.0.50.71';
+  const PORT = 19445;
+
+  test('a stopping Server drained by its step calls for no sync; a new task at its address (left to a sync) gets one', async () => {
+    try {
+      const emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
+      cleanup.defer('emulator', () => emu.close());
+      useEmulatorForAws(cleanup, emu.url);
+      await startBackends(cleanup, [SERVER], PORT, { hold: true });
+      const topicArn = emu.createTopic('events');
+      emu.setEventTargets([topicArn]);
+      const old = emu.addTask({ cluster: CLUSTER, address: SERVER, lastStatus: 'RUNNING' });
+      const dir = await tempDir(cleanup, 'events-settled');
+      const config = loadConfig({
+        ECS_CLUSTER: CLUSTER,
+        SERVER_PORT: String(PORT),
+        // No scheduled sync during the test (the first sync at start always runs).
+        SYNC_SCHEDULE: '0 0 0 1 1 *',
+        FULL_SYNC_INTERVAL: '3600',
+        EVENTS_TOPIC_ARN: topicArn,
+        PROXY_TASK_ARN: SELF,
+        METRICS_PORT: 'off',
+        SHUTDOWN_GRACE_SECONDS: '0',
+        ...proxyEnv(dir, PROXY3),
+      });
+      const { logger, lines } = capturingLogger();
+      const daemon = startDaemon(config, logger);
+      cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
+      assert.ok((await daemon.firstSync).ok);
+      await waitFor(() => daemon.events?.eventsUp, { timeoutMs: 10_000, what: 'events up' });
+      const from = lines.length;
+      const syncLines = () => lines.slice(from).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('sync'));
+      const servers = async () => (await daemon.driver.backend()).servers;
+      const oldName = `task-${old.split('/').pop()}`;
+
+      // ECS begins to stop the Server: its step drains it; nothing is left for a sync.
+      emu.setTask(old, { desiredStatus: 'STOPPED' });
+      await waitFor(async () => (await servers()).find((s) => s.name === oldName)?.maintenance, { timeoutMs: 5000, intervalMs: 20, what: 'the stopping Server drained' });
+      // Its replacement at the same address: the step leaves that to a sync, which deletes the old
+      // (idle) Server and adds the new one.
+      const replacement = emu.addTask({ cluster: CLUSTER, address: SERVER, lastStatus: 'RUNNING' });
+      const newName = `task-${replacement.split('/').pop()}`;
+      await waitFor(
+        async () => {
+          const now = await servers();
+          return now.some((s) => s.name === newName && !s.maintenance) && !now.some((s) => s.name === oldName);
+        },
+        { timeoutMs: 5000, intervalMs: 20, what: 'the replacement routable and the old Server gone' },
+      );
+      await waitFor(() => syncLines().length > 0, { timeoutMs: 5000, what: "the replacement's sync logged" });
+      assert.ok(lines.slice(from).some((l) => l.msg === 'server drained' && l.server === oldName && l.reason === 'stopping'), 'drained by the event step');
+      assert.ok(lines.slice(from).some((l) => l.msg === 'ECS task event: left to the sync that follows' && l.why === 'another Server has its address'));
+      assert.equal(syncLines().length, 1, `one sync, the replacement's: ${JSON.stringify(syncLines())}`);
+    } finally {
+      await cleanup.run();
+    }
+  });
+});

@@ -3,8 +3,9 @@
  * new one in (with several Proxies: claimed by its owner, enabled once the peers confirm), with the
  * Runtime API commands that takes, decided from what the daemon last read HAProxy runs. Whatever needs
  * more than that (a held Server, an address another Server uses, a Server a peer owns, BUSY_CHECK,
- * APPLY_MODE=reload, HAProxy being changed by a sync right now) is left to the sync that follows the
- * event at once. Pure: data in, data out.
+ * APPLY_MODE=reload, HAProxy being changed by a sync right now) is left to a sync that follows the
+ * event at once; a step that did it all needs none (the scheduled sync still comes). Pure: data in,
+ * data out.
  */
 import { formatAddress, type RuntimeServer, type Server } from '../model.js';
 import { ownerOf } from './ownership.js';
@@ -25,6 +26,13 @@ export type EventStep =
   | { kind: 'claim'; server: Server }
   /** Nothing at once; `why` is logged and the sync that follows decides. */
   | { kind: 'none'; why: string };
+
+/**
+ * A step as the driver carried it out. `settled`: the change is live in HAProxy and its config file is
+ * on the way, so no sync is needed for it. Not settled: nothing was to be done at once (`none`), a
+ * command was refused, or a claim was released; a sync follows at once.
+ */
+export type AppliedEventStep = EventStep & { settled: boolean };
 
 export interface EventStepSettings {
   applyMode: 'runtime' | 'reload';

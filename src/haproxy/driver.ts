@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { formatAddress, PEER_BACKEND, RTMP_BACKEND, RTMP_FRONTEND, type HealthState, type RuntimeChanges, type RuntimeServer } from '../model.js';
 import type { MembershipPlan } from '../core/plan.js';
 import type { HaproxySnapshot } from '../core/reconcile.js';
-import { afterEventStep, type EventStep, type KnownBackend } from '../core/event-step.js';
+import { afterEventStep, type AppliedEventStep, type EventStep, type KnownBackend } from '../core/event-step.js';
 import { ConfigFileWriter, readConfigFile, writeConfigAtomically } from './config-file.js';
 import { ensureHealthMap, setHealthState } from './health-state.js';
 import { HaproxyProcess, type MasterStatus } from './process.js';
@@ -65,7 +65,7 @@ export interface HaproxyClient {
    * An ECS task event's step (core/event-step.ts) at once, outside the sync, planned by `plan` from
    * what is known to run; then the config file, rendered by `fileFor`, is written in the background.
    */
-  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: EventStepOptions): Promise<EventStep>;
+  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: EventStepOptions): Promise<AppliedEventStep>;
   /** The current worker's backend now, the streams old workers carry, and the peer backend when several Proxies run. */
   backend(): Promise<BackendSnapshot>;
   /** The same, read back after a sync's change (under `exclusively`): what event steps go by from now. */
@@ -331,10 +331,10 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   /** `plan` decides from what is known when the lock is free (a sync may have changed it meanwhile). */
-  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: EventStepOptions): Promise<EventStep> {
+  applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: EventStepOptions): Promise<AppliedEventStep> {
     return this.exclusively(async () => {
       const step = plan(this.known);
-      if (step.kind === 'none' || this.known === undefined) return step;
+      if (step.kind === 'none' || this.known === undefined) return { ...step, settled: false };
       const api = this.worker;
       let done: boolean;
       let routable = true;
@@ -359,7 +359,7 @@ export class HaproxyDriver implements HaproxyClient {
       }
       if (!done) {
         this.known = undefined; // refused: what runs is not what was thought; the next sync reads it
-        return step;
+        return { ...step, settled: false };
       }
       const known = afterEventStep(this.known, step, routable);
       try {
@@ -369,8 +369,10 @@ export class HaproxyDriver implements HaproxyClient {
       } catch (e) {
         this.known = undefined;
         this.opts.logger.error({ err: (e as Error).message }, 'config file not rendered after an event step (the change is live in HAProxy); the next sync writes it');
+        return { ...step, settled: false };
       }
-      return step;
+      // A released claim: a sync asks the peers again.
+      return { ...step, settled: routable };
     });
   }
 
