@@ -2,7 +2,7 @@
 # rtmp-proxy container entrypoint. It also runs outside Docker, from a checkout after `npm run build`:
 #
 #   sh src/entrypoint.sh [run|once|render|status|check|--help]  the daemon's CLI (dist/src/cli.js); no argument = run
-#                                                  (run and once with the heap flags below)
+#                                                  (run and once with the V8 flags below)
 #   sh src/entrypoint.sh healthcheck               exit 0 when the health page answers 200
 #   sh src/entrypoint.sh <any other command>       runs that command (e.g. sh, for a look inside)
 #
@@ -16,13 +16,16 @@ here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # The package root: src/.. in a checkout, /app in the image (the script ships as /app/src/entrypoint.sh).
 app_dir=${RTMP_PROXY_HOME:-$(dirname -- "$here")}
 node_bin=${NODE_BIN:-node}
-# V8 heap flags for the daemon (run, once): the young generation capped at 1 MB semi-spaces (V8 grows
-# them to ~64 MB under the bursts of short-lived objects of a sync at thousands of Servers) and the
-# old generation collected at 1.2x its live size (V8 lets it grow to several times that first).
-# At 5,000 Servers this halves the RSS peak (bench 8d/8e: ~220 -> ~125 MB) for ~50-110 ms more CPU
-# per steady sync (bench 5). NODE_OPTIONS cannot carry --heap-growing-percent (V8's own flag):
-# RTMP_PROXY_NODE_FLAGS replaces these ('' for none).
-daemon_node_flags=${RTMP_PROXY_NODE_FLAGS-"--max-semi-space-size=1 --heap-growing-percent=20"}
+# V8 flags for the daemon (run, once), for memory:
+#  - the young generation capped at 1 MB semi-spaces (V8 grows them to ~64 MB under the bursts of
+#    short-lived objects of a sync at thousands of Servers), and the old generation collected at 1.2x
+#    its live size (V8 lets it grow to several times that first): at 5,000 Servers the RSS peak halves
+#    (bench 8d: ~220 -> ~125 MB);
+#  - --lite-mode: bytecode only, no optimizing compilers, whose code and data are ~10 MB of RSS
+#    (bench 8d at 5,000 Servers: peak ~105 -> ~95 MB), for ~30% more CPU per sync (bench 5). It has
+#    no WebAssembly, so no fetch() (undici): the daemon's HTTP reads use node:http (src/http-get.ts).
+# NODE_OPTIONS cannot carry these (V8's own flags): RTMP_PROXY_NODE_FLAGS replaces them ('' for none).
+daemon_node_flags=${RTMP_PROXY_NODE_FLAGS-"--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode"}
 
 die() {
   printf 'rtmp-proxy entrypoint: %s\n' "$*" >&2

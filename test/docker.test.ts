@@ -12,6 +12,7 @@ import { CORE_SCHEMA, Schema, load, mergeTag } from 'js-yaml';
 import { DEFAULT_HAPROXY_BIN, IMAGE_DEFAULTS, PACKAGE_ROOT } from '../src/paths.js';
 import { maxconnUnderBursts, parseVersion, parseVersionOutput } from '../src/haproxy/version.js';
 import { loadConfig } from '../src/config.js';
+import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 
 const ROOT = PACKAGE_ROOT;
 type Obj = Record<string, unknown>;
@@ -303,12 +304,16 @@ describe('src/entrypoint.sh outside Docker', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-proxy-entrypoint-'));
   const children: ChildProcess[] = [];
   let haproxyPid: number | undefined;
-  // The Server's status page (BUSY_CHECK): the daemon reads it over HTTP with the entrypoint's node
-  // flags (V8 lite mode has no WebAssembly, so no fetch()), and holds the Server it says is busy.
+  // The daemon runs as the image runs it, with the entrypoint's node flags (V8 lite mode: no
+  // WebAssembly, so no fetch()), and makes every kind of call it makes in production: the AWS SDK to
+  // the emulator (ECS discovery; ECS task events through SNS and SQS) and plain HTTP to a Server's
+  // status page (BUSY_CHECK), which says the Server is busy, so the daemon holds it.
   const statusPageRequests: string[] = [];
   let statusPage: HttpServer | undefined;
-  after(() => {
+  let emu: EcsEmulator | undefined;
+  after(async () => {
     statusPage?.close();
+    await emu?.close();
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     // The pidfile too: a test that failed before reading it must not leave HAProxy bound to its ports.
     haproxyPid ??= Number(existsSync(env.HAPROXY_PIDFILE) ? readFileSync(env.HAPROXY_PIDFILE, 'utf8').trim() : 0) || undefined;
@@ -321,6 +326,7 @@ describe('src/entrypoint.sh outside Docker', () => {
     PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
     DISCOVERY: 'static',
     STATIC_SERVERS: '127.0.40.9:1935',
+    SERVER_PORT: '1935',
     BIND_ADDRESS: HOST,
     RTMP_PORT: '1935',
     HEALTH_PORT: '8000',
@@ -341,7 +347,22 @@ describe('src/entrypoint.sh outside Docker', () => {
       res.end('<rtmp><server><application><live><stream><publishing/></stream></live></application></server></rtmp>');
     });
     await new Promise<void>((resolve) => statusPage!.listen(8089, '127.0.40.9', () => resolve()));
-    const child = spawn('sh', [entrypoint], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
+    const topicArn = emu.createTopic('server-events');
+    emu.setEventTargets([topicArn]);
+    emu.addTask({ cluster: 'media', address: '127.0.40.9', lastStatus: 'RUNNING' });
+    const aws = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+    const endpoints = Object.fromEntries(['ECS', 'SQS', 'SNS'].map((service) => [`AWS_ENDPOINT_URL_${service}`, emu!.url]));
+    const runEnv = {
+      ...env,
+      ...aws,
+      ...endpoints,
+      DISCOVERY: 'ecs',
+      ECS_CLUSTER: 'media',
+      EVENTS_TOPIC_ARN: topicArn,
+      PROXY_TASK_ARN: 'arn:aws:ecs:us-east-1:123456789012:task/proxies/0000000000000000000000000000ee01',
+    };
+    const child = spawn('sh', [entrypoint], { env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let output = '';
     child.stdout!.on('data', (d) => (output += d));
@@ -351,9 +372,9 @@ describe('src/entrypoint.sh outside Docker', () => {
     await until(`the health page on ${HOST}:8000 (output: ${output})`, 20_000, async () => ((await httpStatus(HOST, 8000)) === 200 ? true : undefined));
     haproxyPid = Number(readFileSync(env.HAPROXY_PIDFILE, 'utf8').trim());
     assert.ok(alive(haproxyPid), 'HAProxy master runs');
-    // The daemon (node itself, by exec) runs with the entrypoint's heap flags, which this node accepted.
+    // The daemon (node itself, by exec) runs with the entrypoint's V8 flags, which this node accepted.
     const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
-    assert.deepEqual(argv.slice(1, 3), ['--max-semi-space-size=1', '--heap-growing-percent=20'], argv.join(' '));
+    assert.deepEqual(argv.slice(1, 4), ['--max-semi-space-size=1', '--heap-growing-percent=20', '--lite-mode'], argv.join(' '));
     // The run dir was created private to the user.
     assert.equal(statSync(path.join(dir, 'run')).mode & 0o777, 0o700);
 
@@ -366,21 +387,27 @@ describe('src/entrypoint.sh outside Docker', () => {
     const status = spawnSync('sh', [entrypoint, 'status'], { env, encoding: 'utf8', timeout: 10_000 });
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`^HAProxy master ${haproxyPid} `));
-    // The busy check was read and acted on: the Server is held, not in rotation.
-    await until(`the busy Server held in maintenance (status page asked: ${statusPageRequests.join(', ')})`, 10_000, () => {
-      const now = spawnSync('sh', [entrypoint, 'status'], { env, encoding: 'utf8', timeout: 10_000 });
-      return /127\.0\.40\.9:1935 .*maintenance/.test(now.stdout) ? true : undefined;
-    });
+    // The Server ECS listed, held: its status page was read and says it streams.
+    const statusNow = () => spawnSync('sh', [entrypoint, 'status'], { env, encoding: 'utf8', timeout: 10_000 }).stdout;
+    await until(`the busy Server held in maintenance (status page asked: ${statusPageRequests.join(', ')})`, 10_000, () =>
+      /127\.0\.40\.9:1935 .*maintenance/.test(statusNow()) ? true : undefined,
+    );
     assert.ok(statusPageRequests.includes('/stat'), statusPageRequests.join(', '));
     // Route53's page says 503: the only Server (nothing listens there) is down, so no capacity;
     // the container's own check above still passed: a full Proxy is alive, not to be replaced.
     assert.equal(await httpStatus(HOST, 8000, '/'), 503);
+    // Its own queue subscribed to the topic (SQS and SNS), then a new task reaches HAProxy by its event.
+    await until('the daemon subscribed its queue', 10_000, () => (emu!.queues().length === 1 && emu!.topics()[0]!.subscriptions.length === 1 ? true : undefined));
+    emu.addTask({ cluster: 'media', address: '127.0.40.10', lastStatus: 'RUNNING' });
+    await until('the new task in HAProxy', 10_000, () => (/127\.0\.40\.10:1935 /.test(statusNow()) ? true : undefined));
+    assert.ok(emu.calls('ReceiveMessage').length > 0 && emu.calls('ListTasks').length > 0);
 
     // `exec` made the daemon the entrypoint's own process: the signal reaches node itself.
     child.kill('SIGTERM');
     const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
     assert.equal(code, 0, output);
     await until('HAProxy to stop', 5_000, () => (alive(haproxyPid!) ? undefined : true));
+    assert.equal(emu.queues().length, 0, 'its queue removed at shutdown');
     assert.equal(await httpStatus(HOST, 8000), 0, 'nothing listens any more');
   });
 
@@ -395,7 +422,7 @@ describe('src/entrypoint.sh outside Docker', () => {
     assert.match(r2.stderr, /HAPROXY_PIDFILE=.*a-file\/haproxy\.pid/);
   });
 
-  it('gives run and once the heap flags, which RTMP_PROXY_NODE_FLAGS replaces; the other commands get none', () => {
+  it('gives run and once the V8 flags, which RTMP_PROXY_NODE_FLAGS replaces; the other commands get none', () => {
     // A stand-in node that prints the arguments it was given.
     const fakeNode = path.join(dir, 'fake-node');
     writeFileSync(fakeNode, '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
@@ -405,8 +432,8 @@ describe('src/entrypoint.sh outside Docker', () => {
       return r.stdout.trim();
     };
     const cli = path.join(ROOT, 'dist', 'src', 'cli.js');
-    assert.equal(args('run'), `--max-semi-space-size=1 --heap-growing-percent=20 ${cli} run`);
-    assert.equal(args('once'), `--max-semi-space-size=1 --heap-growing-percent=20 ${cli} once`);
+    assert.equal(args('run'), `--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode ${cli} run`);
+    assert.equal(args('once'), `--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode ${cli} once`);
     assert.equal(args('run', { RTMP_PROXY_NODE_FLAGS: '--max-semi-space-size=4' }), `--max-semi-space-size=4 ${cli} run`);
     assert.equal(args('run', { RTMP_PROXY_NODE_FLAGS: '' }), `${cli} run`);
     assert.equal(args('status'), `${cli} status`);
