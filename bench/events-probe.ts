@@ -9,7 +9,7 @@
 //   in:  `LIST`           one safety-net listing (the daemon's own ECS discovery), then out: `LISTED {json}`
 //   in:  `SYNC`           a sync now (as the schedule would run it), then out: `SYNCED {json}`
 //   in:  `STOP`           out: `RESULT {json}`, then the daemon stops (its queue removed, HAProxy stopped)
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
@@ -17,6 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { startDaemon } from '../src/daemon.js';
 import { createEcsDiscovery } from '../src/discovery/ecs.js';
 import { silentLogger } from '../src/log.js';
+import { pino } from 'pino';
 
 interface ProbeSettings {
   env: Record<string, string>;
@@ -121,7 +122,13 @@ async function main(): Promise<void> {
   const settings = JSON.parse(process.env.BENCH_PROBE ?? '') as ProbeSettings;
   const rssAtStartMB = mb(process.memoryUsage().rss);
   const config = loadConfig(settings.env);
-  const logger = silentLogger();
+  // Development aid (BENCH_PROBE_TIMELINE=<file>): the daemon's log (debug) and the RSS sampled every
+  // 50 ms, interleaved in one file by time, to see which step makes a peak.
+  const timeline = process.env.BENCH_PROBE_TIMELINE;
+  const timelineLines: string[] = [];
+  const logger = timeline
+    ? pino({ level: 'debug', base: null, timestamp: false }, { write: (line: string) => void timelineLines.push(`${Math.round(performance.now())} log ${line.trimEnd()}`) })
+    : silentLogger();
   const listing = createEcsDiscovery({ cluster: config.ecsCluster!, serverPort: config.serverPort, addressMode: 'private', logger });
   const marks: Record<string, Breakdown & { maxRssMB: number; at: number }> = {};
   const mark = (name: string) => (marks[name] = { ...breakdown(), maxRssMB: maxRssMB(), at: Math.round(performance.now()) });
@@ -130,6 +137,10 @@ async function main(): Promise<void> {
   let sampledPeak: Breakdown & { at: number } = { ...marks.start!, at: 0 };
   const sampler = setInterval(() => {
     if (process.memoryUsage.rss() > sampledPeak.rssMB * 2 ** 20) sampledPeak = { ...breakdown(), at: Math.round(performance.now()) };
+    if (timeline) {
+      const m = process.memoryUsage();
+      timelineLines.push(`${Math.round(performance.now())} rss ${mb(m.rss)} heapTotal ${mb(m.heapTotal)} heapUsed ${mb(m.heapUsed)}`);
+    }
   }, 50);
   const sampling = process.env.BENCH_PROBE_HEAP_SAMPLING ? await startAllocationSampling() : undefined;
   const t0 = performance.now();
@@ -167,6 +178,7 @@ async function main(): Promise<void> {
     mark('end');
     clearInterval(sampler);
     if (sampling) await sampling.stop(process.env.BENCH_PROBE_HEAP_SAMPLING!);
+    if (timeline) writeFileSync(timeline, `${timelineLines.join('\n')}\n`);
     const result = { rssAtStartMB, firstSyncMs, marks, sampledPeakMB: sampledPeak.rssMB, sampledPeak, maxRssMB: maxRssMB(), execArgv: process.execArgv };
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   } finally {
