@@ -4,6 +4,7 @@
  */
 import type { Attachment, Task } from '@aws-sdk/client-ecs';
 import { canonicalAddress, isIpLiteral, serverNameForTask, sortServers, taskIdFromArn, type Server } from '../model.js';
+import { intern } from '../intern.js';
 import type { DiscoveryResult, SkippedTask } from './types.js';
 
 export type AddressMode = 'private' | 'public';
@@ -50,18 +51,25 @@ const ADDRESS_DETAILS = new Set(['networkInterfaceId', 'privateIPv4Address', 'ip
 
 /**
  * Only what mapTask reads, so a cache of thousands of tasks does not keep the SDK's full descriptions
- * (containers, overrides, timestamps…) alive. mapTask gives the same answer for both.
+ * (containers, overrides, timestamps…) alive, and one copy of each status, zone and name among them.
+ * mapTask gives the same answer for both.
  */
 export function essentialsOf(task: Task): Task {
   const attachment = eniAttachmentOf(task);
   return {
     taskArn: task.taskArn,
-    lastStatus: task.lastStatus,
-    desiredStatus: task.desiredStatus,
-    healthStatus: task.healthStatus,
-    availabilityZone: task.availabilityZone,
+    lastStatus: intern(task.lastStatus),
+    desiredStatus: intern(task.desiredStatus),
+    healthStatus: intern(task.healthStatus),
+    availabilityZone: intern(task.availabilityZone),
     attachments: attachment
-      ? [{ type: attachment.type, status: attachment.status, details: (attachment.details ?? []).filter((d) => ADDRESS_DETAILS.has(d.name ?? '')) }]
+      ? [
+          {
+            type: intern(attachment.type),
+            status: intern(attachment.status),
+            details: (attachment.details ?? []).filter((d) => ADDRESS_DETAILS.has(d.name ?? '')).map((d) => ({ name: intern(d.name), value: d.value })),
+          },
+        ]
       : [],
   };
 }

@@ -1,4 +1,5 @@
 import { formatAddress, type RuntimeServer, type Server } from '../model.js';
+import { intern } from '../intern.js';
 import { byteIndexOf } from '../line-splitter.js';
 import { CliCommandError, sendCliCommand, streamCliCommand } from './cli-socket.js';
 
@@ -217,7 +218,7 @@ export class ServerStatsParser {
       sessions: Number(cell(scur)) || 0,
       // Draining (a claim) takes no new stream either.
       maintenance: state.includes('MAINT') || state.startsWith('DRAIN'),
-      status: state,
+      status: intern(state),
     });
   }
 
