@@ -60,10 +60,10 @@ export async function readOwnTaskArn(metadataUri: string, timeoutMs = METADATA_T
  * page is MBs, read from every peer at every sync.
  */
 export function takenInPeerStats(csv: string): Set<string> {
-  return taken(parseServerStats(csv, RTMP_BACKEND));
+  return takenOf(parseServerStats(csv, RTMP_BACKEND));
 }
 
-function taken(servers: readonly RuntimeServer[]): Set<string> {
+function takenOf(servers: readonly RuntimeServer[]): Set<string> {
   const names = new Set<string>();
   for (const s of servers) if (!s.status.includes('MAINT') || s.sessions > 0) names.add(s.name);
   return names;
@@ -75,7 +75,7 @@ async function readPeer(address: string, port: number): Promise<Set<string>> {
   const lines = new LineSplitter((line) => parser.line(line));
   await getStreaming(`http://${formatAddress(address, port)}/stats;csv`, { timeoutMs: PEER_TIMEOUT_MS, maxBytes: MAX_PEER_ANSWER_BYTES }, (chunk) => lines.push(chunk));
   lines.end();
-  return taken(parser.done());
+  return takenOf(parser.done());
 }
 
 export function createProxyDiscovery(opts: { peering: PeeringConfig; logger: Logger; ecs?: ECSClient; metadataUri?: string }): ProxyDiscovery {
