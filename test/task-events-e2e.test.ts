@@ -332,6 +332,38 @@ describe('ECS task events with several Proxies (PROXY_SERVICE)', () => {
   });
 });
 
+/** One Proxy with ECS task events, against an emulator of its own, one stand-in Server listening; `tasks` exist before it starts. */
+async function startEventsDaemon(
+  cleanup: Cleanup,
+  o: { name: string; proxy: { address: string; rtmp: number; health: number }; server: string; port: number; env: Record<string, string>; tasks?: Array<Parameters<EcsEmulator['addTask']>[0]> },
+) {
+  const emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
+  cleanup.defer('emulator', () => emu.close());
+  useEmulatorForAws(cleanup, emu.url);
+  await startBackends(cleanup, [o.server], o.port, { hold: true });
+  const topicArn = emu.createTopic('events');
+  emu.setEventTargets([topicArn]);
+  const arns = (o.tasks ?? []).map((t) => emu.addTask(t));
+  const dir = await tempDir(cleanup, o.name);
+  const config = loadConfig({
+    ECS_CLUSTER: CLUSTER,
+    SERVER_PORT: String(o.port),
+    FULL_SYNC_INTERVAL: '3600',
+    EVENTS_TOPIC_ARN: topicArn,
+    PROXY_TASK_ARN: SELF,
+    METRICS_PORT: 'off',
+    SHUTDOWN_GRACE_SECONDS: '0',
+    ...o.env,
+    ...proxyEnv(dir, o.proxy),
+  });
+  const { logger, lines } = capturingLogger();
+  const daemon = startDaemon(config, logger);
+  cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
+  const first = await daemon.firstSync;
+  await waitFor(() => daemon.events?.eventsUp, { timeoutMs: 10_000, what: 'events up' });
+  return { emu, daemon, lines, arns, first };
+}
+
 describe('ECS task events with SERVER_REQUIRE_HEALTHY', () => {
   const cleanup = new Cleanup();
   const PROXY2 = { address: '127.0.50.41', rtmp: 19440, health: 19441 };
@@ -340,30 +372,13 @@ describe('ECS task events with SERVER_REQUIRE_HEALTHY', () => {
 
   test('a RUNNING task waits for HEALTHY, which ECS may not announce: described at each sync until it is, no listing', async () => {
     try {
-      const emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
-      cleanup.defer('emulator', () => emu.close());
-      useEmulatorForAws(cleanup, emu.url);
-      await startBackends(cleanup, [SERVER], PORT, { hold: true });
-      const topicArn = emu.createTopic('events');
-      emu.setEventTargets([topicArn]);
-      const dir = await tempDir(cleanup, 'events-healthy');
-      const config = loadConfig({
-        ECS_CLUSTER: CLUSTER,
-        SERVER_PORT: String(PORT),
-        SERVER_REQUIRE_HEALTHY: 'true',
-        SYNC_SCHEDULE: '* * * * * *',
-        FULL_SYNC_INTERVAL: '3600',
-        EVENTS_TOPIC_ARN: topicArn,
-        PROXY_TASK_ARN: SELF,
-        METRICS_PORT: 'off',
-        SHUTDOWN_GRACE_SECONDS: '0',
-        ...proxyEnv(dir, PROXY2),
+      const { emu, daemon } = await startEventsDaemon(cleanup, {
+        name: 'events-healthy',
+        proxy: PROXY2,
+        server: SERVER,
+        port: PORT,
+        env: { SERVER_REQUIRE_HEALTHY: 'true', SYNC_SCHEDULE: '* * * * * *' },
       });
-      const { logger } = capturingLogger();
-      const daemon = startDaemon(config, logger);
-      cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
-      await daemon.firstSync;
-      await waitFor(() => daemon.events?.eventsUp, { timeoutMs: 10_000, what: 'events up' });
       const task = emu.addTask({ cluster: CLUSTER, address: SERVER, lastStatus: 'RUNNING', healthStatus: 'UNKNOWN' });
       await waitFor(() => emu.calls('DescribeTasks').length >= 1, { timeoutMs: 10_000, what: 'the waiting task described' });
       const listings = emu.calls('ListTasks').length;
@@ -389,31 +404,17 @@ describe('a sync after an ECS task event only when its step left something to do
 
   test('a stopping Server drained by its step calls for no sync; a new task at its address (left to a sync) gets one', async () => {
     try {
-      const emu = await startEcsEmulator({ host: '127.0.0.1', port: 0 });
-      cleanup.defer('emulator', () => emu.close());
-      useEmulatorForAws(cleanup, emu.url);
-      await startBackends(cleanup, [SERVER], PORT, { hold: true });
-      const topicArn = emu.createTopic('events');
-      emu.setEventTargets([topicArn]);
-      const old = emu.addTask({ cluster: CLUSTER, address: SERVER, lastStatus: 'RUNNING' });
-      const dir = await tempDir(cleanup, 'events-settled');
-      const config = loadConfig({
-        ECS_CLUSTER: CLUSTER,
-        SERVER_PORT: String(PORT),
+      const { emu, daemon, lines, arns, first } = await startEventsDaemon(cleanup, {
+        name: 'events-settled',
+        proxy: PROXY3,
+        server: SERVER,
+        port: PORT,
         // No scheduled sync during the test (the first sync at start always runs).
-        SYNC_SCHEDULE: '0 0 0 1 1 *',
-        FULL_SYNC_INTERVAL: '3600',
-        EVENTS_TOPIC_ARN: topicArn,
-        PROXY_TASK_ARN: SELF,
-        METRICS_PORT: 'off',
-        SHUTDOWN_GRACE_SECONDS: '0',
-        ...proxyEnv(dir, PROXY3),
+        env: { SYNC_SCHEDULE: '0 0 0 1 1 *' },
+        tasks: [{ cluster: CLUSTER, address: SERVER, lastStatus: 'RUNNING' }],
       });
-      const { logger, lines } = capturingLogger();
-      const daemon = startDaemon(config, logger);
-      cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
-      assert.ok((await daemon.firstSync).ok);
-      await waitFor(() => daemon.events?.eventsUp, { timeoutMs: 10_000, what: 'events up' });
+      assert.ok(first.ok);
+      const old = arns[0]!;
       const from = lines.length;
       const syncLines = () => lines.slice(from).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('sync'));
       const servers = async () => (await daemon.driver.backend()).servers;
