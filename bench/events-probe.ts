@@ -8,6 +8,8 @@
 //   in:  `MARK <name>`    record RSS now under <name>
 //   in:  `LIST`           one safety-net listing (the daemon's own ECS discovery), then out: `LISTED {json}`
 //   in:  `SYNC`           a sync now (as the schedule would run it), then out: `SYNCED {json}`
+//   in:  `WRITTEN`        waits for the config file's background write, then out: `WRITTEN {}`
+//   out: `LOG <ms> {json}` with forwardLog: each log line, stamped with the epoch time in ms
 //   in:  `STOP`           out: `RESULT {json}`, then the daemon stops (its queue removed, HAProxy stopped)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -25,6 +27,8 @@ interface ProbeSettings {
   startTimeoutMs: number;
   /** Wait for the events queue to answer before `UP` (EVENTS_TOPIC_ARN set). */
   events: boolean;
+  /** The daemon's log (debug) to stdout as `LOG <epoch ms> <json>` lines, for the parent to time steps by. */
+  forwardLog?: boolean;
 }
 
 const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
@@ -126,9 +130,11 @@ async function main(): Promise<void> {
   // 50 ms, interleaved in one file by time, to see which step makes a peak.
   const timeline = process.env.BENCH_PROBE_TIMELINE;
   const timelineLines: string[] = [];
-  const logger = timeline
-    ? pino({ level: 'debug', base: null, timestamp: false }, { write: (line: string) => void timelineLines.push(`${Math.round(performance.now())} log ${line.trimEnd()}`) })
-    : silentLogger();
+  const logger = settings.forwardLog
+    ? pino({ level: 'debug', base: null, timestamp: false }, { write: (line: string) => void process.stdout.write(`LOG ${(performance.timeOrigin + performance.now()).toFixed(3)} ${line}`) })
+    : timeline
+      ? pino({ level: 'debug', base: null, timestamp: false }, { write: (line: string) => void timelineLines.push(`${Math.round(performance.now())} log ${line.trimEnd()}`) })
+      : silentLogger();
   const listing = createEcsDiscovery({ cluster: config.ecsCluster!, serverPort: config.serverPort, addressMode: 'private', logger });
   const marks: Record<string, Breakdown & { maxRssMB: number; at: number }> = {};
   const mark = (name: string) => (marks[name] = { ...breakdown(), maxRssMB: maxRssMB(), at: Math.round(performance.now()) });
@@ -173,6 +179,9 @@ async function main(): Promise<void> {
         const t = performance.now();
         const o = await daemon.syncNow();
         process.stdout.write(`SYNCED ${JSON.stringify({ ms: Math.round(performance.now() - t), ok: o.ok, ...(o.ok && { action: o.action }) })}\n`);
+      } else if (line === 'WRITTEN') {
+        await daemon.driver.configWritten();
+        process.stdout.write('WRITTEN {}\n');
       } else if (line === 'STOP') break;
     }
     mark('end');

@@ -18,7 +18,8 @@ import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { createEcsDiscovery } from '../../src/discovery/ecs.js';
 import type { Discovery } from '../../src/discovery/types.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { serverNameForTask, taskIdFromArn } from '../../src/model.js';
+import { RuntimeApi } from '../../src/haproxy/runtime-api.js';
+import { RTMP_BACKEND, serverNameForTask, taskIdFromArn } from '../../src/model.js';
 import {
   bounded,
   createProxy,
@@ -323,8 +324,21 @@ async function waitForLine(lines: LogLine[], pred: (l: LogLine) => boolean, ms: 
   return undefined;
 }
 
+/** What a time-to-effect trial watches: the daemon's log, its background file write, HAProxy's backend. */
+interface TrialTarget {
+  lines: LogLine[];
+  written(): Promise<void>;
+  servers(): Promise<ReadonlyArray<{ name: string; maintenance: boolean }>>;
+}
+
+const inProcess = (run: Running): TrialTarget => ({
+  lines: run.lines,
+  written: () => run.daemon.driver.configWritten(),
+  servers: async () => (await run.daemon.driver.backend()).servers,
+});
+
 /** One change at a time: when the event was handled, HAProxy took the command, the config file was written; the syncs meanwhile. */
-async function effectTrial(emu: EcsEmulator, run: Running, kind: 'add' | 'stop', arn: string): Promise<EffectTrial> {
+async function effectTrial(emu: EcsEmulator, run: TrialTarget, kind: 'add' | 'stop', arn: string): Promise<EffectTrial> {
   const name = serverNameForTask(taskIdFromArn(arn)!);
   const from = emu.calls().length;
   const t0 = performance.now();
@@ -333,10 +347,9 @@ async function effectTrial(emu: EcsEmulator, run: Running, kind: 'add' | 'stop',
   const stepMsg = kind === 'add' ? 'server added' : 'server drained';
   const applied = await waitForLine(run.lines, (l) => l.t >= t0 && l.msg === stepMsg && l.fields.server === name, 10_000);
   // The file follows in the background; the next trial starts once it is written.
-  const written = applied && (await bounded(run.daemon.driver.configWritten(), 10_000, 'the config file written').then(() => performance.now()));
+  const written = applied && (await bounded(run.written(), 10_000, 'the config file written').then(() => performance.now()));
   const handled = run.lines.find((l) => l.t >= t0 && l.msg.startsWith('ECS task event: Server') && l.fields.taskArn === arn);
-  const servers = (await run.daemon.driver.backend()).servers;
-  const s = servers.find((x) => x.name === name);
+  const s = (await run.servers()).find((x) => x.name === name);
   const verified = kind === 'add' ? s !== undefined && !s.maintenance : s === undefined || s.maintenance;
   return {
     kind,
@@ -371,7 +384,7 @@ async function eventsAt1000(emu: EcsEmulator, topicArn: string, cluster: string,
     for (let i = 0; i < Math.max(adds.length, stops.length); i++) {
       for (const [kind, arn] of [['add', adds[i]], ['stop', stops[i]]] as const) {
         if (arn === undefined) continue;
-        effects.push(await effectTrial(emu, run, kind, arn));
+        effects.push(await effectTrial(emu, inProcess(run), kind, arn));
         await delay(200 + Math.random() * 300);
       }
     }
@@ -379,6 +392,56 @@ async function eventsAt1000(emu: EcsEmulator, topicArn: string, cluster: string,
     return { steady, effects, warnings };
   } finally {
     await run.close();
+  }
+}
+
+/**
+ * 8c again with the daemon as the image runs it: in a process of its own (bench/events-probe.ts, log
+ * lines forwarded) with the entrypoint's node flags, so the emulator's work and the bench's heap are
+ * not in its way and its own code runs as in production (e.g. under --lite-mode).
+ */
+async function effectInOwnProcess(emu: EcsEmulator, topicArn: string, cluster: string, addAddresses: string[], stops: string[], ctx: BenchContext) {
+  const { proxy, env } = await benchProxy({ cluster, cron: EVENTS.cron, events: topicArn, servers: 1000 + addAddresses.length, serverPort: FLEET_PORT });
+  ctx.progress('events 8c: the daemon in its own process, with the entrypoint\'s node flags, at 1,000 Servers');
+  const child = spawn(process.execPath, [...daemonNodeFlags(), PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify({ env, startTimeoutMs: 120_000, events: true, forwardLog: true }) }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+  const lines: LogLine[] = [];
+  const next = lineReader(child, (l) => lines.push(l));
+  const send = (line: string) => child.stdin.write(`${line}\n`);
+  const api = new RuntimeApi(proxy.config.haproxySocket);
+  const created: string[] = [];
+  try {
+    await Promise.race([next('UP', 150_000), exited.then((c) => Promise.reject(new Error(`probe exited (${c}): ${err.slice(0, 2000)}`)))]);
+    for (const address of addAddresses) created.push(emu.addTask({ cluster, address, lastStatus: 'PENDING' }));
+    await delay(500);
+    const target: TrialTarget = {
+      lines,
+      written: async () => {
+        send('WRITTEN');
+        await next('WRITTEN', 10_000);
+      },
+      servers: () => api.servers(RTMP_BACKEND),
+    };
+    const effects: EffectTrial[] = [];
+    for (let i = 0; i < Math.max(created.length, stops.length); i++) {
+      for (const [kind, arn] of [['add', created[i]], ['stop', stops[i]]] as const) {
+        if (arn === undefined) continue;
+        effects.push(await effectTrial(emu, target, kind, arn));
+        await delay(200 + Math.random() * 300);
+      }
+    }
+    send('STOP');
+    const result = (await next('RESULT', 30_000)) as { execArgv: string[] };
+    const code = await bounded(exited, 60_000, 'the probe exiting');
+    if (code !== 0) throw new Error(`probe exited with ${code}: ${err.slice(0, 2000)}`);
+    return { effects, warnings: [...new Set(lines.filter((l) => l.level >= 40).map((l) => l.msg))], execArgv: result.execArgv };
+  } finally {
+    clearTimeout(killer);
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await proxy.close();
   }
 }
 
@@ -439,10 +502,19 @@ export interface ProbeOutcome {
   cappedGlobalMaxconn?: number;
 }
 
-function lineReader(child: ChildProcessWithoutNullStreams) {
+function lineReader(child: ChildProcessWithoutNullStreams, onLog?: (line: LogLine) => void) {
   const waiting: Array<{ prefix: string; resolve: (s: string) => void }> = [];
   const seen: string[] = [];
   createInterface({ input: child.stdout }).on('line', (line) => {
+    // `LOG <epoch ms> <json>`: the probe's log line, on this process's performance.now() clock.
+    const log = /^LOG (\d+(?:\.\d+)?) (.*)$/.exec(line);
+    if (log) {
+      const o = JSON.parse(log[2]!) as Record<string, unknown>;
+      const msg = String(o.msg ?? '');
+      const level = Number(o.level ?? 30);
+      if (level >= 40 || KEEP.test(msg)) onLog?.({ t: Number(log[1]) - performance.timeOrigin, msg, level, fields: o });
+      return;
+    }
     const i = waiting.findIndex((w) => line.startsWith(`${w.prefix} `));
     if (i >= 0) waiting.splice(i, 1)[0]!.resolve(line);
     else seen.push(line);
@@ -564,6 +636,7 @@ export async function runEvents(ctx: BenchContext) {
   const out: {
     convergence: ConvergenceRow[];
     events1000?: Awaited<ReturnType<typeof eventsAt1000>>;
+    events1000OwnProcess?: Awaited<ReturnType<typeof effectInOwnProcess>>;
     schedule: ScheduleAt[];
     probes: ProbeOutcome[];
   } = { convergence: [], schedule: [], probes: [] };
@@ -591,6 +664,10 @@ export async function runEvents(ctx: BenchContext) {
 
       // 8b/8c at 1,000: events, then the 1 s schedule (which also times scheduled applies)
       out.events1000 = await eventsAt1000(emu, topicArn, c1000, adds1000, fleet1000.slice(0, effectPerKind), steadySeconds, ctx);
+      // 8c again, the daemon as the image runs it (other tasks: the schedule's applies below take the next ones)
+      const ownAdds = Array.from({ length: effectPerKind }, (_, i) => fleetAddress(1000 + effectPerKind + i));
+      const ownStops = fleet1000.slice(effectPerKind + scheduleApplies, 2 * effectPerKind + scheduleApplies);
+      out.events1000OwnProcess = await effectInOwnProcess(emu, topicArn, c1000, ownAdds, ownStops, ctx);
       out.schedule.push(await scheduleAt(emu, c1000, 1000, scheduleSeconds, fleet1000.slice(effectPerKind, effectPerKind + scheduleApplies), ctx));
       // 8b at 5,000: the schedule
       out.schedule.push(await scheduleAt(emu, c5000, 5000, scheduleSeconds, [], ctx));
@@ -618,7 +695,13 @@ const unexpected = (warnings: string[]) => warnings.filter((w) => w !== 'ECS tas
 
 function report(
   ctx: BenchContext,
-  out: { convergence: ConvergenceRow[]; events1000?: Awaited<ReturnType<typeof eventsAt1000>>; schedule: ScheduleAt[]; probes: ProbeOutcome[] },
+  out: {
+    convergence: ConvergenceRow[];
+    events1000?: Awaited<ReturnType<typeof eventsAt1000>>;
+    events1000OwnProcess?: Awaited<ReturnType<typeof effectInOwnProcess>>;
+    schedule: ScheduleAt[];
+    probes: ProbeOutcome[];
+  },
   p: { perKind: number; steadySeconds: number; scheduleSeconds: number },
 ) {
   // 8a
@@ -722,26 +805,27 @@ function report(
 
   // 8c
   if (e1000) {
-    const ok = e1000.effects;
-    const col = (kind: 'add' | 'stop', key: keyof EffectTrial) => ok.filter((t) => t.kind === kind && typeof t[key] === 'number').map((t) => t[key] as number);
+    const own = out.events1000OwnProcess;
     const cell = (xs: number[]) => (xs.length === 0 ? '—' : `${fmt(stats(xs).p50)} / ${fmt(stats(xs).p99)}`);
-    const effectRows: string[][] = (['add', 'stop'] as const).map((kind) => {
-      const applied = col(kind, 'appliedMs');
+    const rowsFor = (label: string, ok: EffectTrial[]): string[][] => (['add', 'stop'] as const).map((kind) => {
+      const col = (key: keyof EffectTrial) => ok.filter((t) => t.kind === kind && typeof t[key] === 'number').map((t) => t[key] as number);
+      const applied = col('appliedMs');
       const trials = ok.filter((t) => t.kind === kind);
       const p99 = stats(applied).p99;
       return [
-        `events: ${kind === 'add' ? 'ADD' : 'STOP'}`,
+        `${label}: ${kind === 'add' ? 'ADD' : 'STOP'}`,
         `${applied.length}/${trials.length}${trials.some((t) => !t.verified) ? ` (${trials.filter((t) => !t.verified).length} not verified)` : ''}`,
-        cell(col(kind, 'handledMs')),
+        cell(col('handledMs')),
         cell(applied),
-        cell(col(kind, 'handledToAppliedMs')),
-        cell(col(kind, 'fileWrittenMs')),
+        cell(col('handledToAppliedMs')),
+        cell(col('fileWrittenMs')),
         String(trials.reduce((m, t) => m + t.syncs, 0)),
         String(trials.reduce((m, t) => m + t.ecsCalls, 0)),
         `≤ ${GOAL_EFFECT_MS} ms`,
         applied.length < trials.length ? 'NO (not applied)' : `${yesNo(p99 <= GOAL_EFFECT_MS)}${p99 > GOAL_EFFECT_MS ? ` (+${round(p99 - GOAL_EFFECT_MS, 1)} ms at p99)` : ''}`,
       ];
     });
+    const effectRows = [...rowsFor('events, daemon in the bench process', e1000.effects), ...(own ? rowsFor('events, daemon as the image runs it', own.effects) : [])];
     if (s1000 && s1000.applies.length > 0) {
       const d = s1000.applies.map((a) => a.syncDurationMs);
       const a = s1000.applies.map((x) => x.appliedAfterSyncStartMs);
@@ -764,10 +848,13 @@ function report(
       headers: ['change', 'trials', '→ event handled', '→ in HAProxy', 'event handled → in HAProxy (the daemon alone)', '→ config file written', 'syncs', 'ECS calls', 'target (issue 16)', 'met?'],
       rows: effectRows,
       notes: [
-        `One change at a time (${ok.length} in all, 0.2–0.5 s apart) against the events daemon at 1,000 Servers (HAProxy 1,000 servers that fail their checks, the ${EVENTS.cron} schedule alongside). t0: the emulator's change, published at once to SNS → the Proxy's SQS queue, which answers the waiting long poll.`,
+        `One change at a time (${e1000.effects.length} per daemon, 0.2–0.5 s apart) against the events daemon at 1,000 Servers (HAProxy 1,000 servers that fail their checks, the ${EVENTS.cron} schedule alongside). t0: the emulator's change, published at once to SNS → the Proxy's SQS queue, which answers the waiting long poll.`,
         '→ event handled: the daemon\'s "ECS task event: Server added/removed" line (received, parsed, applied to its fleet). → in HAProxy: the driver\'s "server added/drained" line, written when HAProxy answered the event step\'s last Runtime API command (an ADD: `add server`, then `state ready; enable health` in one; a STOP: `disable server`). → config file written: the file rendered from what now runs, checked with `haproxy -c` and in place (in the background: the next trial starts after it). syncs: sync lines during the trials; a step that did it all needs none, so any is the */10 tick.',
+        ...(own
+          ? [`"daemon as the image runs it": the same trials (other tasks) with the daemon in a process of its own (bench/events-probe.ts, its log lines forwarded with their times), run with node ${own.execArgv.join(' ') || '(no flags)'} (${process.env.BENCH_DAEMON_NODE_FLAGS === undefined ? "src/entrypoint.sh's flags" : 'BENCH_DAEMON_NODE_FLAGS'}); the bench-process rows share a process and heap with the emulator and run without them.`]
+          : []),
         'The scheduled-sync row times the sync itself (from its tick: ListTasks pages, the runtime command, the file): what a change costs once the tick comes, before which it waits up to one interval (8a).',
-        ...unexpected(e1000.warnings).map((w) => `daemon warned "${w}"`),
+        ...unexpected([...e1000.warnings, ...(own?.warnings ?? [])]).map((w) => `daemon warned "${w}"`),
       ],
     });
   }
