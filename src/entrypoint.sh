@@ -22,9 +22,9 @@ node_bin=${NODE_BIN:-node}
 #    its live size (V8 lets it grow to several times that first): at 5,000 Servers the RSS peak halves
 #    (bench 8d: ~220 -> ~125 MB);
 #  - --lite-mode: bytecode only, no optimizing compilers (bench 8d at 5,000 Servers: peak 114-120 ->
-#    ~98 MB), for ~30-40% more CPU per sync (bench 5) and slower event steps (bench 8c at 1,000
-#    Servers: an ADD's p99 26 instead of 7 ms). It has no WebAssembly, so no fetch() (undici): the
-#    daemon's HTTP reads use node:http (src/http-get.ts).
+#    ~98-103 MB), for ~30-40% more CPU per sync (bench 5) and slower event steps (bench 8c at 1,000
+#    Servers: the daemon's part of an ADD 5.2 instead of 2.3 ms at p50). It has no WebAssembly, so no
+#    fetch() (undici): the daemon's HTTP reads use node:http (src/http-get.ts).
 # NODE_OPTIONS cannot carry these (V8's own flags): RTMP_PROXY_NODE_FLAGS replaces them ('' for none).
 daemon_node_flags=${RTMP_PROXY_NODE_FLAGS-"--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode"}
 
