@@ -396,6 +396,37 @@ async function eventsAt1000(emu: EcsEmulator, topicArn: string, cluster: string,
 }
 
 /**
+ * The daemon in a process of its own (bench/events-probe.ts) with the entrypoint's node flags: `up`
+ * resolves on its UP line (or rejects if it exits first), `stop` sends STOP and returns its RESULT once
+ * it exited cleanly, `kill` is the safety net for a `finally`.
+ */
+function startProbe(settings: { env: Record<string, string>; events: boolean; forwardLog?: boolean }, onLog?: (line: LogLine) => void) {
+  const child = spawn(process.execPath, [...daemonNodeFlags(), PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify({ ...settings, startTimeoutMs: 120_000 }) }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+  const next = lineReader(child, onLog);
+  const send = (line: string) => child.stdin.write(`${line}\n`);
+  return {
+    next,
+    send,
+    up: () => Promise.race([next('UP', 150_000), exited.then((c) => Promise.reject(new Error(`probe exited (${c}): ${err.slice(0, 2000)}`)))]),
+    async stop<T>(): Promise<T> {
+      send('STOP');
+      const result = (await next('RESULT', 30_000)) as T;
+      const code = await bounded(exited, 60_000, 'the probe exiting');
+      if (code !== 0) throw new Error(`probe exited with ${code}: ${err.slice(0, 2000)}`);
+      return result;
+    },
+    kill() {
+      clearTimeout(killer);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
  * 8c again with the daemon as the image runs it: in a process of its own (bench/events-probe.ts, log
  * lines forwarded) with the entrypoint's node flags, so the emulator's work and the bench's heap are
  * not in its way and its own code runs as in production (e.g. under --lite-mode).
@@ -403,25 +434,19 @@ async function eventsAt1000(emu: EcsEmulator, topicArn: string, cluster: string,
 async function effectInOwnProcess(emu: EcsEmulator, topicArn: string, cluster: string, addAddresses: string[], stops: string[], ctx: BenchContext) {
   const { proxy, env } = await benchProxy({ cluster, cron: EVENTS.cron, events: topicArn, servers: 1000 + addAddresses.length, serverPort: FLEET_PORT });
   ctx.progress('events 8c: the daemon in its own process, with the entrypoint\'s node flags, at 1,000 Servers');
-  const child = spawn(process.execPath, [...daemonNodeFlags(), PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify({ env, startTimeoutMs: 120_000, events: true, forwardLog: true }) }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 300_000);
   const lines: LogLine[] = [];
-  const next = lineReader(child, (l) => lines.push(l));
-  const send = (line: string) => child.stdin.write(`${line}\n`);
+  const probe = startProbe({ env, events: true, forwardLog: true }, (l) => lines.push(l));
   const api = new RuntimeApi(proxy.config.haproxySocket);
   const created: string[] = [];
   try {
-    await Promise.race([next('UP', 150_000), exited.then((c) => Promise.reject(new Error(`probe exited (${c}): ${err.slice(0, 2000)}`)))]);
+    await probe.up();
     for (const address of addAddresses) created.push(emu.addTask({ cluster, address, lastStatus: 'PENDING' }));
     await delay(500);
     const target: TrialTarget = {
       lines,
       written: async () => {
-        send('WRITTEN');
-        await next('WRITTEN', 10_000);
+        probe.send('WRITTEN');
+        await probe.next('WRITTEN', 10_000);
       },
       servers: () => api.servers(RTMP_BACKEND),
     };
@@ -433,14 +458,10 @@ async function effectInOwnProcess(emu: EcsEmulator, topicArn: string, cluster: s
         await delay(200 + Math.random() * 300);
       }
     }
-    send('STOP');
-    const result = (await next('RESULT', 30_000)) as { execArgv: string[] };
-    const code = await bounded(exited, 60_000, 'the probe exiting');
-    if (code !== 0) throw new Error(`probe exited with ${code}: ${err.slice(0, 2000)}`);
+    const result = await probe.stop<{ execArgv: string[] }>();
     return { effects, warnings: [...new Set(lines.filter((l) => l.level >= 40).map((l) => l.msg))], execArgv: result.execArgv };
   } finally {
-    clearTimeout(killer);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    probe.kill();
     await proxy.close();
   }
 }
@@ -546,16 +567,11 @@ async function probeAt5000(
   const { proxy, env } = await benchProxy({ cluster, cron: EVENTS.cron, ...(events && { events: topicArn }), servers: servers + addAddresses.length, serverPort: FLEET_PORT });
   ctx.progress(`events 8d: the daemon (${approach}) at ${servers} Servers in its own process`);
   const from = emu.calls().length;
-  const child = spawn(process.execPath, [...daemonNodeFlags(), PROBE], { env: { ...process.env, BENCH_PROBE: JSON.stringify({ env, startTimeoutMs: 120_000, events }) }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-  const next = lineReader(child);
-  const send = (line: string) => child.stdin.write(`${line}\n`);
+  const probe = startProbe({ env, events });
+  const { next, send } = probe;
   const created: string[] = [];
   try {
-    await Promise.race([next('UP', 150_000), exited.then((c) => Promise.reject(new Error(`probe exited (${c}): ${err.slice(0, 2000)}`)))]);
+    await probe.up();
     const startCalls = countCalls(emu, from);
     send('MARK idle-start');
     const w0 = emu.calls().length;
@@ -589,14 +605,10 @@ async function probeAt5000(
     }
     await delay(1500);
     send('MARK after-changes');
-    send('STOP');
-    const result = (await next('RESULT', 30_000)) as ProbeOutcome['result'];
-    const code = await bounded(exited, 60_000, 'the probe exiting');
-    if (code !== 0) throw new Error(`probe exited with ${code}: ${err.slice(0, 2000)}`);
+    const result = await probe.stop<ProbeOutcome['result']>();
     return { approach, servers, startCalls, window, listing, changes, result, ...(proxy.cappedGlobalMaxconn !== undefined && { cappedGlobalMaxconn: proxy.cappedGlobalMaxconn }) };
   } finally {
-    clearTimeout(killer);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    probe.kill();
     await proxy.close(); // the probe stops its HAProxy; this is the safety net if it died
     // Back to the fleet it started with, for whoever comes next.
     for (const arn of created) emu.removeTask(arn);
