@@ -1,6 +1,6 @@
 import { formatAddress, type RuntimeServer, type Server } from '../model.js';
 import { intern } from '../intern.js';
-import { byteIndexOf } from '../line-splitter.js';
+import { byteIndexOf, LineSplitter } from '../line-splitter.js';
 import { CliCommandError, sendCliCommand, streamCliCommand } from './cli-socket.js';
 
 /** What a successful command answers; anything else is HAProxy refusing it. */
@@ -151,10 +151,9 @@ export function parseCsv(answer: string): Array<Record<string, string>> {
 /** `show stat` rows of one backend's servers (the whole answer as text). */
 export function parseServerStats(answer: string, backend: string): RuntimeServer[] {
   const parser = new ServerStatsParser(backend);
-  const bytes = Buffer.from(answer, 'utf8');
-  let start = 0;
-  for (let nl = byteIndexOf(bytes, 10, 0); nl >= 0; start = nl + 1, nl = byteIndexOf(bytes, 10, start)) parser.line(bytes.subarray(start, nl));
-  if (start < bytes.length || start === 0) parser.line(bytes.subarray(start));
+  const lines = new LineSplitter((line) => parser.line(line));
+  lines.push(Buffer.from(answer, 'utf8'));
+  lines.end();
   return parser.done();
 }
 
