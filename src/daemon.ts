@@ -12,7 +12,7 @@ import type { HaproxyProcess } from './haproxy/process.js';
 import { maxconnUnderBursts, parseVersion } from './haproxy/version.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { backendServers, taskIdFromArn, type SyncOutcome } from './model.js';
+import { backendServers, summaryOf, taskIdFromArn, type SyncOutcome, type SyncSummary } from './model.js';
 import { NO_SOURCE_REFUSALS, sourceRefusalsToLog } from './core/source-limits.js';
 import { prepareCertificate } from './haproxy/tls-certificate.js';
 import path from 'node:path';
@@ -25,8 +25,11 @@ export interface Daemon {
   readonly metrics: Metrics;
   /** A sync now, outside the schedule, observed like a scheduled one (metrics). */
   syncNow(): Promise<SyncOutcome>;
-  /** The first sync's outcome (the daemon keeps running and retrying even when it failed). */
-  readonly firstSync: Promise<SyncOutcome>;
+  /**
+   * The first sync's outcome (the daemon keeps running and retrying even when it failed), without the
+   * per-Server backend list: this promise lives as long as the daemon.
+   */
+  readonly firstSync: Promise<SyncSummary>;
   /** Stops syncing; with `stopHaproxy`, lets live streams finish for up to the grace period, then stops HAProxy. */
   stop(opts?: { stopHaproxy?: boolean }): Promise<void>;
   /** With EVENTS_TOPIC_ARN / EVENTS_QUEUE_URL: the ECS task events feeding the fleet. */
@@ -133,6 +136,7 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
     .setHealth('down')
     .catch((e) => logger.warn({ err: (e as Error).message }, 'could not set the health page to 503 before the first sync'))
     .then(syncAndObserve)
+    .then(summaryOf)
     .finally(() => void events?.start());
   const metricsServer =
     config.metricsPort === undefined
@@ -147,7 +151,14 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
             return undefined;
           },
         );
-  const task = cron.schedule(config.syncSchedule, syncAndObserve, { noOverlap: true, name: 'sync' });
+  // The tick returns nothing: node-cron keeps a tick's result until the next one (at 5,000 Servers, the backend of each).
+  const task = cron.schedule(
+    config.syncSchedule,
+    async () => {
+      await syncAndObserve();
+    },
+    { noOverlap: true, name: 'sync' },
+  );
   task.on('execution:overlap', () => logger.warn('previous sync still running; skipping this tick'));
   logger.info({ schedule: config.syncSchedule, discovery: config.discovery, applyMode: config.applyMode }, 'rtmp-proxy started');
   void warnOnAffectedVersion(driver.process, logger);

@@ -199,3 +199,12 @@ export interface SyncFailure {
 }
 
 export type SyncOutcome = SyncSuccess | SyncFailure;
+
+/** An outcome without its per-Server backend list, for what is kept long (the daemon's first sync). */
+export type SyncSummary = Omit<SyncSuccess, 'backend'> | SyncFailure;
+
+export function summaryOf(outcome: SyncOutcome): SyncSummary {
+  if (!outcome.ok) return outcome;
+  const { backend: _backend, ...summary } = outcome;
+  return summary;
+}

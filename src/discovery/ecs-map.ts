@@ -160,9 +160,12 @@ export function finalizeServers(servers: readonly Server[]): DiscoveryResult {
   return { servers: [...byEndpoint.values()], skipped };
 }
 
-/** All tasks → the discovery result (servers sorted and de-duplicated, skips with reasons). */
-export function mapTasks(tasks: readonly Task[], opts: MapTaskOptions): DiscoveryResult {
-  const servers: Server[] = [];
+/**
+ * All tasks → the discovery result (servers sorted and de-duplicated, skips with reasons). `mappedBefore`:
+ * Servers of tasks mapped earlier (the adapter keeps those instead of their descriptions), in the same list.
+ */
+export function mapTasks(tasks: readonly Task[], opts: MapTaskOptions, mappedBefore: readonly Server[] = []): DiscoveryResult {
+  const servers: Server[] = [...mappedBefore];
   const skipped: SkippedTask[] = [];
   for (const task of tasks) {
     const result = mapTask(task, opts);

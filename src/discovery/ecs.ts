@@ -14,7 +14,8 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, type Task } from '@aws-sdk/client-ecs';
 import { AWS_CLIENT_OPTIONS, callAws, type AwsCallError } from '../aws/call.js';
 import type { Logger } from '../log.js';
-import { eniIdOf, eniIdsOf, essentialsOf, mapTask, mapTasks, type AddressMode } from './ecs-map.js';
+import type { Server } from '../model.js';
+import { eniIdsOf, essentialsOf, mapTasks, type AddressMode } from './ecs-map.js';
 import { DiscoveryError, type Discovery, type DiscoveryResult } from './types.js';
 
 export interface EcsDiscoveryOptions {
@@ -138,8 +139,12 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
   }
 
   let warnedSkips = new Map<string, string>();
-  /** Tasks that became Servers, as last described, with their public IP in public mode. */
-  const known = new Map<string, { task: Task; publicIp?: string }>();
+  /**
+   * Tasks that became Servers, by ARN: the Server each one became. Its description is not kept: the
+   * mapping gives the same Server until the task is described again (a full refresh), and thousands of
+   * descriptions would stay in memory between listings for nothing.
+   */
+  const known = new Map<string, Server>();
   const fullRefreshEvery = Math.max(1, opts.fullRefreshEvery ?? 30);
   let discoveries = 0;
 
@@ -148,36 +153,22 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
       const arns = await listTaskArns();
       const fullRefresh = discoveries++ % fullRefreshEvery === 0;
       const fresh = await describeTasks(fullRefresh ? arns : arns.filter((arn) => !known.has(arn)));
-      const freshIps = opts.addressMode === 'public' ? await publicIps(eniIdsOf(fresh)) : undefined;
-
-      // The fleet: fresh descriptions, and the cached ones of tasks still listed.
-      const listed = new Set(arns);
-      for (const arn of known.keys()) if (!listed.has(arn)) known.delete(arn);
-      const freshArns = new Set(fresh.map((t) => t.taskArn));
-      const tasks = [...fresh, ...[...known.entries()].filter(([arn]) => !freshArns.has(arn)).map(([, k]) => k.task)];
-      const publicIpByEni = new Map(freshIps);
-      for (const { task, publicIp } of known.values()) {
-        const eni = eniIdOf(task);
-        if (eni !== undefined && publicIp !== undefined && !publicIpByEni.has(eni)) publicIpByEni.set(eni, publicIp);
-      }
+      const publicIpByEni = opts.addressMode === 'public' ? await publicIps(eniIdsOf(fresh)) : undefined;
       const mapOpts = {
         serverPort: opts.serverPort,
         addressMode: opts.addressMode,
         requireHealthy: opts.requireHealthy ?? false,
-        ...(opts.addressMode === 'public' && { publicIpByEni }),
+        ...(publicIpByEni && { publicIpByEni }),
       };
-      // Only a task that became a Server is cached; one still pending or skipped is described again.
-      for (const task of fresh) {
-        if (task.taskArn === undefined) continue;
-        if (mapTask(task, mapOpts).kind === 'server') {
-          const eni = eniIdOf(task);
-          const publicIp = eni === undefined ? undefined : publicIpByEni.get(eni);
-          known.set(task.taskArn, { task, ...(publicIp !== undefined && { publicIp }) });
-        } else {
-          known.delete(task.taskArn);
-        }
-      }
-      const result = mapTasks(tasks, mapOpts);
+
+      // The fleet: the fresh descriptions mapped, and the Servers of known tasks still listed.
+      const listed = new Set(arns);
+      for (const arn of known.keys()) if (!listed.has(arn)) known.delete(arn);
+      const freshArns = new Set(fresh.flatMap((t) => (t.taskArn === undefined ? [] : [t.taskArn])));
+      const result = mapTasks(fresh, mapOpts, [...known].flatMap(([arn, server]) => (freshArns.has(arn) ? [] : [server])));
+      // Only a task that became a Server is known; one still pending or skipped is described again.
+      for (const arn of freshArns) known.delete(arn);
+      for (const server of result.servers) if (server.taskArn !== undefined && freshArns.has(server.taskArn)) known.set(server.taskArn, server);
       // A task skipped for the same reason every tick is warned about once, not every 10 seconds.
       const skipped = new Map(result.skipped.map((s) => [s.taskArn, s.reason]));
       for (const [taskArn, reason] of skipped) {
@@ -185,7 +176,7 @@ export function createEcsDiscovery(opts: EcsDiscoveryOptions): Discovery {
         else opts.logger.warn({ taskArn, reason }, 'ECS task skipped');
       }
       warnedSkips = skipped;
-      opts.logger.debug({ cluster: opts.cluster, service: opts.service, tasks: tasks.length, described: fresh.length, fullRefresh, servers: result.servers.length }, 'ECS discovery done');
+      opts.logger.debug({ cluster: opts.cluster, service: opts.service, tasks: arns.length, described: fresh.length, fullRefresh, servers: result.servers.length }, 'ECS discovery done');
       return result;
     },
   };
