@@ -1,10 +1,12 @@
 // The live config file's writer: validated writes one at a time, background writes where only the
-// newest waiting text is written and reads see it at once, and a failed background write reported.
+// newest waiting text is written (and, given as a render, rendered) and reads see it at once, and a
+// failed background write reported.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ConfigFileWriter, writeConfigAtomically } from '../src/haproxy/config-file.js';
 
 describe('ConfigFileWriter', () => {
@@ -64,5 +66,47 @@ describe('ConfigFileWriter', () => {
     assert.deepEqual(failures, ['refused: bad background']);
     assert.equal(await readFile(file, 'utf8'), 'second', 'the file is never replaced by a refused text');
     assert.equal(await writer.read(), 'second', 'nothing pending after the failure');
+  });
+
+  test('a background text given as a render is rendered once, and only while it is the newest: by a read, or by its write', async () => {
+    const file = path.join(dir, 'c.cfg');
+    const { writer, written, holdWith } = writerFor(file);
+    const renders: string[] = [];
+    const render = (text: string) => () => {
+      renders.push(text);
+      return text;
+    };
+    let release!: () => void;
+    holdWith(new Promise<void>((r) => (release = r)));
+    writer.writeSoon(render('one'));
+    await delay(0); // its write began (rendering it) and waits on the hold
+    writer.writeSoon(render('two'));
+    writer.writeSoon(render('three'));
+    writer.writeSoon(render('four'));
+    assert.deepEqual(renders, ['one'], 'those waiting are not rendered yet');
+    assert.equal(await writer.read(), 'four', 'a read renders the newest');
+    holdWith(undefined);
+    release();
+    await writer.written();
+    assert.deepEqual(renders, ['one', 'four'], '"two" and "three" never rendered; "four" rendered once');
+    assert.deepEqual(written, ['one', 'four']);
+    assert.equal(await readFile(file, 'utf8'), 'four');
+  });
+
+  test('a render that throws is reported once and never written: a read then gives the file on disk', async () => {
+    const file = path.join(dir, 'd.cfg');
+    const { writer, written, failures } = writerFor(file);
+    await writer.write('kept');
+    const broken = () => {
+      throw new Error('the template broke');
+    };
+    writer.writeSoon(broken);
+    assert.equal(await writer.read(), 'kept', 'read first: the render fails, the file stays');
+    await writer.written();
+    writer.writeSoon(broken);
+    await writer.written();
+    assert.deepEqual(failures, ['the template broke', 'the template broke'], 'once per text, by whichever came first');
+    assert.deepEqual(written, ['kept']);
+    assert.equal(await writer.read(), 'kept', 'nothing pending after the failure');
   });
 });

@@ -52,26 +52,44 @@ export async function writeConfigAtomically(file: string, text: string, validate
   await (await stageConfig(file, text, validate)).commit();
 }
 
+/** A background write's text, rendered when first needed (by the write, or by a read before it). */
+interface PendingText {
+  render: () => string;
+  text?: string;
+}
+
 /**
  * The live config file, written one validated text at a time. A background write (`writeSoon`) goes
  * after the one before it; only the newest text waiting is written, and `read` already returns it.
+ * Its text may be given as a render, called only for the newest: steps that come faster than the file
+ * is written and checked cost one render, not one each.
  */
 export class ConfigFileWriter {
-  /** The text a background write has yet to put on disk; the newest only. */
-  private pending: string | undefined;
+  /** What a background write has yet to put on disk; the newest only. */
+  private pending: PendingText | undefined;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly file: string,
     /** Writes the text once checked (and whatever must be in place first). */
     private readonly writeChecked: (text: string) => Promise<void>,
-    /** A background write that failed: the caller's to report. */
+    /** A background write that failed (its render included): the caller's to report. */
     private readonly onBackgroundFailure: (e: Error) => void,
   ) {}
 
   /** The file as it is about to be: a pending background text, else what is on disk. */
   async read(): Promise<string | undefined> {
-    return this.pending ?? (await readConfigFile(this.file));
+    const pending = this.pending;
+    if (pending !== undefined) {
+      try {
+        return textOf(pending);
+      } catch (e) {
+        // Its render failed: it will never be written, so the file stays as it is on disk.
+        if (this.pending === pending) this.pending = undefined;
+        this.onBackgroundFailure(e as Error);
+      }
+    }
+    return readConfigFile(this.file);
   }
 
   /** After any background write: this text, checked; rejects when it is not. */
@@ -80,14 +98,14 @@ export class ConfigFileWriter {
     await this.writeChecked(text);
   }
 
-  writeSoon(text: string): void {
-    this.pending = text;
+  writeSoon(text: string | (() => string)): void {
+    this.pending = typeof text === 'string' ? { render: () => text, text } : { render: text };
     // A run that finds nothing pending (the run before it wrote a newer text) returns at once.
     this.writing = this.writing.then(async () => {
       const pending = this.pending;
       if (pending === undefined) return;
       try {
-        await this.writeChecked(pending);
+        await this.writeChecked(textOf(pending));
       } catch (e) {
         this.onBackgroundFailure(e as Error);
       } finally {
@@ -100,4 +118,8 @@ export class ConfigFileWriter {
   written(): Promise<void> {
     return this.writing;
   }
+}
+
+function textOf(pending: PendingText): string {
+  return (pending.text ??= pending.render());
 }

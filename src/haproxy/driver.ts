@@ -74,9 +74,10 @@ export interface HaproxyClient {
   writeConfig(text: string): Promise<void>;
   /**
    * The same, in the background (after a change already live through the Runtime API): the newest
-   * text wins, snapshots see it at once, and a start or reload waits for it.
+   * text wins, snapshots see it at once, and a start or reload waits for it. Given as a render, it is
+   * rendered only if it is still the newest when its turn comes (or a snapshot reads it first).
    */
-  writeConfigSoon(text: string): void;
+  writeConfigSoon(text: string | (() => string)): void;
   /** Resolves once no background write is pending. */
   configWritten(): Promise<void>;
   /** Validated write, then start (not running) or graceful reload; the previous file goes back if that fails. */
@@ -113,7 +114,7 @@ export class HaproxyDriver implements HaproxyClient {
         await ensureHealthMap(opts.healthMap);
         await writeConfigAtomically(opts.configPath, text, (temp) => this.process.validate(temp));
       },
-      (e) => opts.logger.error({ err: e.message }, 'config file not updated (the change is live in HAProxy); the next sync writes it'),
+      (e) => opts.logger.error({ err: e.message }, 'config file not rendered or not updated (the change is live in HAProxy); the next sync writes it'),
     );
   }
 
@@ -362,15 +363,11 @@ export class HaproxyDriver implements HaproxyClient {
         return { ...step, settled: false };
       }
       const known = afterEventStep(this.known, step, routable);
-      try {
-        // The file follows at once (written and checked in the background): the next snapshot reads this text.
-        this.writeConfigSoon(opts.fileFor(known));
-        this.known = known;
-      } catch (e) {
-        this.known = undefined;
-        this.opts.logger.error({ err: (e as Error).message }, 'config file not rendered after an event step (the change is live in HAProxy); the next sync writes it');
-        return { ...step, settled: false };
-      }
+      this.known = known;
+      // The file follows, rendered, written and checked in the background, after the lock: steps that
+      // come together (a deployment's events) cost one render of thousands of Servers, not one each.
+      // The next snapshot reads this text.
+      this.writeConfigSoon(() => opts.fileFor(known));
       // A released claim: a sync asks the peers again.
       return { ...step, settled: routable };
     });
@@ -400,7 +397,7 @@ export class HaproxyDriver implements HaproxyClient {
     return this.configFile.write(text);
   }
 
-  writeConfigSoon(text: string): void {
+  writeConfigSoon(text: string | (() => string)): void {
     this.configFile.writeSoon(text);
   }
 
