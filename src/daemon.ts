@@ -151,11 +151,14 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
             return undefined;
           },
         );
-  // The tick returns nothing: node-cron keeps a tick's result until the next one (at 5,000 Servers, the backend of each).
+  // A scheduled sync's runtime changes are live once HAProxy took them; their file is written and
+  // checked in the background (`haproxy -c` of thousands of Servers takes 100s of ms), so an ECS task
+  // event's step does not wait for it behind the driver's lock. The tick returns nothing: node-cron
+  // keeps a tick's result until the next one (at 5,000 Servers, the backend of each).
   const task = cron.schedule(
     config.syncSchedule,
     async () => {
-      await syncAndObserve();
+      await observed(await syncer.sync({ deferConfigFile: true }));
     },
     { noOverlap: true, name: 'sync' },
   );

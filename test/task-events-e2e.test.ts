@@ -2,12 +2,15 @@
 // SNS topic; the daemon subscribes a queue of its own, long-polls it with the real SDK and changes the
 // real HAProxy at once, with no ECS call between changes; the full listing is the safety net.
 import assert from 'node:assert/strict';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetQueueAttributesCommand, ListQueuesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startEcsEmulator, type EcsEmulator } from '../dev/emulator/ecs-emulator.js';
 import { loadConfig } from '../src/config.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
+import { DEFAULT_HAPROXY_BIN } from '../src/paths.js';
 import { proxyEnv, startBackends, tempDir, useEmulatorForAws } from './helpers/fixtures.js';
 import { Cleanup } from './helpers/processes.js';
 import { openHeldStream } from './helpers/tcp-backends.js';
@@ -361,7 +364,7 @@ async function startEventsDaemon(
   cleanup.defer('daemon', () => daemon.stop({ stopHaproxy: true }));
   const first = await daemon.firstSync;
   await waitFor(() => daemon.events?.eventsUp, { timeoutMs: 10_000, what: 'events up' });
-  return { emu, daemon, lines, arns, first };
+  return { emu, daemon, lines, arns, first, config };
 }
 
 describe('ECS task events with SERVER_REQUIRE_HEALTHY', () => {
@@ -439,6 +442,61 @@ describe('a sync after an ECS task event only when its step left something to do
       assert.ok(lines.slice(from).some((l) => l.msg === 'ECS task event: left to the sync that follows' && l.why === 'another Server has its address'));
       assert.equal(syncLines().length, 1, `one sync, the replacement's: ${JSON.stringify(syncLines())}`);
     } finally {
+      await cleanup.run();
+    }
+  });
+});
+
+describe("a scheduled sync's config file, written in the background", () => {
+  const cleanup = new Cleanup();
+  const PROXY4 = { address: '127.0.50.81', rtmp: 19446, health: 19447 };
+  const OLD = '127.0.50.91';
+  const NEW = '127.0.50.92';
+  const PORT = 19448;
+
+  test("an ECS task event's step does not wait for a scheduled sync's `haproxy -c`", async () => {
+    const dir = await tempDir(cleanup, 'events-gate');
+    // HAProxy, except that a config check waits while the gate file exists (10 s at most).
+    const gate = path.join(dir, 'checks-wait');
+    const bin = path.join(dir, 'haproxy');
+    writeFileSync(
+      bin,
+      `#!/bin/sh\nfor a in "$@"; do\n  [ "$a" = -c ] || continue\n  i=0\n  while [ -e '${gate}' ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done\ndone\nexec '${DEFAULT_HAPROXY_BIN}' "$@"\n`,
+      { mode: 0o755 },
+    );
+    try {
+      await startBackends(cleanup, [NEW], PORT, { hold: true });
+      const { emu, daemon, arns, config } = await startEventsDaemon(cleanup, {
+        name: 'events-deferred',
+        proxy: PROXY4,
+        server: OLD,
+        port: PORT,
+        env: { SYNC_SCHEDULE: '* * * * * *', HAPROXY_BIN: bin },
+        tasks: [{ cluster: CLUSTER, address: OLD, lastStatus: 'RUNNING' }],
+      });
+      const servers = async () => (await daemon.driver.backend()).servers;
+      const oldName = `task-${arns[0]!.split('/').pop()}`;
+      writeFileSync(gate, '');
+      // ECS stops the old Server: its step drains it, and the next scheduled sync deletes it (idle):
+      // a runtime change, whose file then waits for its check.
+      emu.setTask(arns[0]!, { desiredStatus: 'STOPPED' });
+      await waitFor(async () => !(await servers()).some((s) => s.name === oldName), { timeoutMs: 5000, intervalMs: 20, what: 'the old Server deleted by a scheduled sync' });
+      // Meanwhile a new task: its step goes ahead (behind the sync's lock it would wait for the check).
+      const added = emu.addTask({ cluster: CLUSTER, address: NEW, lastStatus: 'RUNNING' });
+      const newName = `task-${added.split('/').pop()}`;
+      await waitFor(async () => (await servers()).some((s) => s.name === newName && !s.maintenance), { timeoutMs: 5000, intervalMs: 20, what: 'the new Server routable while config checks wait' });
+      assert.ok(existsSync(gate), 'the checks were still held');
+      rmSync(gate);
+      // The file follows once the checks run: the new Server in, the old one gone.
+      await waitFor(
+        async () => {
+          const text = await readFile(config.haproxyConfig, 'utf8');
+          return text.includes(`server ${newName} `) && !text.includes(`server ${oldName} `);
+        },
+        { timeoutMs: 10_000, what: 'the file saying what runs' },
+      );
+    } finally {
+      rmSync(gate, { force: true });
       await cleanup.run();
     }
   });
