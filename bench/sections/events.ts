@@ -666,9 +666,11 @@ export async function runEvents(ctx: BenchContext) {
     const topicArn = emu.createTopic('bench-server-events');
     emu.setEventTargets([topicArn]);
 
-    // BENCH_EVENTS_PROBE_ONLY=1: only the daemon at 5,000 Servers (8d, 8e), to iterate on its memory.
-    const probeOnly = process.env.BENCH_EVENTS_PROBE_ONLY === '1';
-    if (!probeOnly) {
+    // BENCH_EVENTS_ONLY=8c: only 8c's trials with the daemon as the image runs it; =8d: only the daemon
+    // at 5,000 Servers (8d, 8e). To iterate on its time-to-effect or its memory.
+    const only = process.env.BENCH_EVENTS_ONLY;
+    if (only !== undefined && only !== '8c' && only !== '8d') throw new Error(`BENCH_EVENTS_ONLY=${only}: expected 8c or 8d`);
+    if (only === undefined) {
       // 8a
       const addresses = Array.from({ length: 2 * perKind }, (_, i) => `127.0.60.${i + 1}`);
       for (const a of addresses) backends.push(await startCountingBackend(a, LIVE_PORT));
@@ -676,18 +678,22 @@ export async function runEvents(ctx: BenchContext) {
 
       // 8b/8c at 1,000: events, then the 1 s schedule (which also times scheduled applies)
       out.events1000 = await eventsAt1000(emu, topicArn, c1000, adds1000, fleet1000.slice(0, effectPerKind), steadySeconds, ctx);
+    }
+    if (only === undefined || only === '8c') {
       // 8c again, the daemon as the image runs it (other tasks: the schedule's applies below take the next ones)
       const ownAdds = Array.from({ length: effectPerKind }, (_, i) => fleetAddress(1000 + effectPerKind + i));
       const ownStops = fleet1000.slice(effectPerKind + scheduleApplies, 2 * effectPerKind + scheduleApplies);
       out.events1000OwnProcess = await effectInOwnProcess(emu, topicArn, c1000, ownAdds, ownStops, ctx);
+    }
+    if (only === undefined) {
       out.schedule.push(await scheduleAt(emu, c1000, 1000, scheduleSeconds, fleet1000.slice(effectPerKind, effectPerKind + scheduleApplies), ctx));
       // 8b at 5,000: the schedule
       out.schedule.push(await scheduleAt(emu, c5000, 5000, scheduleSeconds, [], ctx));
     }
     // 8d at 5,000: the events daemon in its own process
-    out.probes.push(await probeAt5000(emu, 'events', topicArn, c5000, adds5000, fleet5000.slice(0, changes5000), steadySeconds, ctx));
+    if (only !== '8c') out.probes.push(await probeAt5000(emu, 'events', topicArn, c5000, adds5000, fleet5000.slice(0, changes5000), steadySeconds, ctx));
     // The same changes applied by syncs without events: is the memory the events' or the change's?
-    if (!q && !probeOnly) out.probes.push(await probeAt5000(emu, 'schedule', topicArn, c5000, adds5000.map((a) => a.replace('127.0.81.', '127.0.82.')), fleet5000.slice(changes5000, 2 * changes5000), 10, ctx));
+    if (!q && only === undefined) out.probes.push(await probeAt5000(emu, 'schedule', topicArn, c5000, adds5000.map((a) => a.replace('127.0.81.', '127.0.82.')), fleet5000.slice(changes5000, 2 * changes5000), 10, ctx));
   } finally {
     await Promise.all(backends.map((b) => b.close()));
     await emu.close();
@@ -816,8 +822,8 @@ function report(
   });
 
   // 8c
-  if (e1000) {
-    const own = out.events1000OwnProcess;
+  const own = out.events1000OwnProcess;
+  if (e1000 || own) {
     const cell = (xs: number[]) => (xs.length === 0 ? '—' : `${fmt(stats(xs).p50)} / ${fmt(stats(xs).p99)}`);
     const rowsFor = (label: string, ok: EffectTrial[]): string[][] => (['add', 'stop'] as const).map((kind) => {
       const col = (key: keyof EffectTrial) => ok.filter((t) => t.kind === kind && typeof t[key] === 'number').map((t) => t[key] as number);
@@ -837,7 +843,7 @@ function report(
         applied.length < trials.length ? 'NO (not applied)' : `${yesNo(p99 <= GOAL_EFFECT_MS)}${p99 > GOAL_EFFECT_MS ? ` (+${round(p99 - GOAL_EFFECT_MS, 1)} ms at p99)` : ''}`,
       ];
     });
-    const effectRows = [...rowsFor('events, daemon in the bench process', e1000.effects), ...(own ? rowsFor('events, daemon as the image runs it', own.effects) : [])];
+    const effectRows = [...(e1000 ? rowsFor('events, daemon in the bench process', e1000.effects) : []), ...(own ? rowsFor('events, daemon as the image runs it', own.effects) : [])];
     if (s1000 && s1000.applies.length > 0) {
       const d = s1000.applies.map((a) => a.syncDurationMs);
       const a = s1000.applies.map((x) => x.appliedAfterSyncStartMs);
@@ -860,13 +866,13 @@ function report(
       headers: ['change', 'trials', '→ event handled', '→ in HAProxy', 'event handled → in HAProxy (the daemon alone)', '→ config file written', 'syncs', 'ECS calls', 'target (issue 16)', 'met?'],
       rows: effectRows,
       notes: [
-        `One change at a time (${e1000.effects.length} per daemon, 0.2–0.5 s apart) against the events daemon at 1,000 Servers (HAProxy 1,000 servers that fail their checks, the ${EVENTS.cron} schedule alongside). t0: the emulator's change, published at once to SNS → the Proxy's SQS queue, which answers the waiting long poll.`,
+        `One change at a time (${(e1000 ?? own)!.effects.length} per daemon, 0.2–0.5 s apart) against the events daemon at 1,000 Servers (HAProxy 1,000 servers that fail their checks, the ${EVENTS.cron} schedule alongside). t0: the emulator's change, published at once to SNS → the Proxy's SQS queue, which answers the waiting long poll.`,
         '→ event handled: the daemon\'s "ECS task event: Server added/removed" line (received, parsed, applied to its fleet). → in HAProxy: the driver\'s "server added/drained" line, written when HAProxy answered the event step\'s last Runtime API command (an ADD: `add server`, then `state ready; enable health` in one; a STOP: `disable server`). → config file written: the file rendered from what now runs, checked with `haproxy -c` and in place (in the background: the next trial starts after it). syncs: sync lines during the trials; a step that did it all needs none, so any is the */10 tick.',
         ...(own
           ? [`"daemon as the image runs it": the same trials (other tasks) with the daemon in a process of its own (bench/events-probe.ts, its log lines forwarded with their times), run with node ${own.execArgv.join(' ') || '(no flags)'} (${process.env.BENCH_DAEMON_NODE_FLAGS === undefined ? "src/entrypoint.sh's flags" : 'BENCH_DAEMON_NODE_FLAGS'}); the bench-process rows share a process and heap with the emulator and run without them.`]
           : []),
         'The scheduled-sync row times the sync itself (from its tick: ListTasks pages, the runtime command, the file): what a change costs once the tick comes, before which it waits up to one interval (8a).',
-        ...unexpected([...e1000.warnings, ...(own?.warnings ?? [])]).map((w) => `daemon warned "${w}"`),
+        ...unexpected([...(e1000?.warnings ?? []), ...(own?.warnings ?? [])]).map((w) => `daemon warned "${w}"`),
       ],
     });
   }
