@@ -151,14 +151,15 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
             return undefined;
           },
         );
-  // A scheduled sync's runtime changes are live once HAProxy took them; their file is written and
-  // checked in the background (`haproxy -c` of thousands of Servers takes 100s of ms), so an ECS task
-  // event's step does not wait for it behind the driver's lock. The tick returns nothing: node-cron
-  // keeps a tick's result until the next one (at 5,000 Servers, the backend of each).
+  // A scheduled sync looks without the driver's lock first (most change nothing), and its runtime
+  // changes are live once HAProxy took them, their file written and checked in the background
+  // (`haproxy -c` of thousands of Servers takes 100s of ms): an ECS task event's step does not wait
+  // behind the lock for either. The tick returns nothing: node-cron keeps a tick's result until the
+  // next one (at 5,000 Servers, the backend of each).
   const task = cron.schedule(
     config.syncSchedule,
     async () => {
-      await observed(await syncer.sync({ deferConfigFile: true }));
+      await observed(await syncer.sync({ deferConfigFile: true, lookFirst: true }));
     },
     { noOverlap: true, name: 'sync' },
   );

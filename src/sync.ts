@@ -12,6 +12,7 @@ import {
   INITIAL_SYNC_STATE,
   type DecideInput,
   type Decision,
+  type HaproxySnapshot,
   type SyncState,
 } from './core/reconcile.js';
 import { planEventStep, withFleetChanges, type AppliedEventStep, type FleetChange } from './core/event-step.js';
@@ -91,10 +92,13 @@ export class Syncer {
   /**
    * Runs a sync, or joins the one already running. `deferConfigFile`: a runtime change is live once
    * HAProxy took it; the config file is then rewritten and validated in the background, so a change
-   * that follows at once (ECS task events) does not wait for `haproxy -c`.
+   * that follows at once (ECS task events) does not wait for `haproxy -c`. `lookFirst` (scheduled
+   * syncs, which mostly change nothing): HAProxy is read and the decision made without the lock, so an
+   * event step never waits for them (BUSY_CHECK's pages, `show stat` of thousands of Servers); only
+   * when there is something to do, or HAProxy changed meanwhile, is it all done again under the lock.
    */
-  sync(opts: { deferConfigFile?: boolean } = {}): Promise<SyncOutcome> {
-    this.inFlight ??= this.runSync(opts.deferConfigFile ?? false).finally(() => (this.inFlight = undefined));
+  sync(opts: { deferConfigFile?: boolean; lookFirst?: boolean } = {}): Promise<SyncOutcome> {
+    this.inFlight ??= this.runSync(opts.deferConfigFile ?? false, opts.lookFirst ?? false).finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }
 
@@ -134,10 +138,10 @@ export class Syncer {
     this.state = { ...this.state, health };
   }
 
-  private async runSync(deferConfigFile: boolean): Promise<SyncOutcome> {
+  private async runSync(deferConfigFile: boolean, lookFirst: boolean): Promise<SyncOutcome> {
     const seqAtDiscovery = this.eventSeq;
     try {
-      return await this.syncOnce(deferConfigFile, seqAtDiscovery);
+      return await this.syncOnce(deferConfigFile, lookFirst, seqAtDiscovery);
     } finally {
       // What this sync's discovery already saw is in every later discovery too.
       this.eventChanges = this.eventChanges.filter((e) => e.seq > seqAtDiscovery);
@@ -150,7 +154,7 @@ export class Syncer {
     return this.stopping.size === 0 ? patched : patched.filter((server) => !this.stopping.has(server.name));
   }
 
-  private async syncOnce(deferConfigFile: boolean, seqAtDiscovery: number): Promise<SyncOutcome> {
+  private async syncOnce(deferConfigFile: boolean, lookFirst: boolean, seqAtDiscovery: number): Promise<SyncOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const { config, logger, haproxy, renderer } = this.deps;
@@ -171,7 +175,7 @@ export class Syncer {
       return this.failed('discovery', e, elapsed());
     }
 
-    // Assigned under haproxy.exclusively below (the sync fails before they are read otherwise).
+    // Assigned once a decision is taken below (the sync fails before they are read otherwise).
     let decision!: Decision;
     let fleet!: Server[];
     let changes: RuntimeChanges | undefined;
@@ -190,14 +194,68 @@ export class Syncer {
       // The peers first, outside the lock: a slow or silent peer must not hold event steps up (their
       // answers are about the peers' HAProxys, not this one; a claim is confirmed by a read after it).
       const peering = await this.askPeers();
+      const settings = { applyMode: config.applyMode, maxDropPercent: config.maxDropPercent, ...(config.serverDrainTimeoutSeconds !== undefined && { drainTimeoutMs: config.serverDrainTimeoutSeconds * 1000 }) };
+      const busyCheck = config.applyMode === 'runtime' ? this.deps.busyCheck : undefined;
+      /**
+       * What runs → the decision, committing nothing (a look without the lock may be dropped): the
+       * guarded fleet with the events' changes, BUSY_CHECK's answers, decided again with the events
+       * that came meanwhile.
+       */
+      const decideOn = async (snapshot: HaproxySnapshot) => {
+        const guarded = guardFleet(this.state, discovered, snapshot, settings);
+        let seq = this.eventSeq;
+        let decidedFleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery);
+        const busyElsewhere = busyCheck ? await busyCheck(decidedFleet) : new Set<string>();
+        // BUSY_CHECK asked about this fleet: a Server an event brings from now waits for the next sync's check.
+        const checked = busyCheck && new Set(decidedFleet.map((s) => s.name));
+        const decideFor = (servers: readonly Server[]) =>
+          decide({ state: guarded.state, fleet: servers, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
+        let decided = decideFor(decidedFleet);
+        // Events that came while this sync asked (under the lock their steps wait for it): decided again with them.
+        for (let again = 0; again < 3 && seq !== this.eventSeq; again++) {
+          seq = this.eventSeq;
+          decidedFleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery).filter((s) => checked?.has(s.name) ?? true);
+          decided = decideFor(decidedFleet);
+        }
+        return { drop: guarded.drop, fleet: decidedFleet, decision: decided };
+      };
+      /** A decision taken: its state kept, a sudden drop said. */
+      const take = (made: Awaited<ReturnType<typeof decideOn>>) => {
+        if (made.drop?.status === 'held') {
+          dropHeld = { from: made.drop.from, to: made.drop.to, maxDropPercent: made.drop.maxDropPercent };
+          logger.warn(dropHeld, `fleet dropped by more than MAX_DROP_PERCENT=${config.maxDropPercent}%: keeping the last known-good fleet until the next sync confirms it`);
+        } else if (made.drop) logger.warn({ from: made.drop.from, to: made.drop.to }, 'sudden fleet drop confirmed by a second sync: applying it');
+        this.state = made.decision.state;
+        decision = made.decision;
+        fleet = made.fleet;
+      };
+      /** Servers ECS is stopping that HAProxy no longer has need no remembering. */
+      const forgetGone = (snapshot: HaproxySnapshot) => {
+        const present = new Set(snapshot.servers.map((s) => s.name));
+        for (const name of this.stopping) if (!present.has(name)) this.stopping.delete(name);
+      };
+      let taken = false;
+      if (lookFirst) {
+        const look = await inStage('apply', () => haproxy.peek());
+        const seq = this.eventSeq;
+        if (look.snapshot.running && (this.stopping.size === 0 || adoptDrains(look.snapshot, this.stopping, render) === undefined)) {
+          const made = await decideOn(look.snapshot);
+          // Nothing to do, no event since, and nothing changed HAProxy since the read: that read stands.
+          if (made.decision.change.kind === 'none' && seq === this.eventSeq && look.stillCurrent()) {
+            forgetGone(look.snapshot);
+            take(made);
+            after = look.snapshot;
+            taken = true;
+          }
+        }
+      }
       // From the read to the file, no event step in between (they wait): what was read is what runs.
-      await haproxy.exclusively(async () => {
+      if (!taken) await haproxy.exclusively(async () => {
         // The file follows what runs: in the background after an event, else written before the sync ends.
         const writeFile = async (text: string) => (deferConfigFile ? haproxy.writeConfigSoon(text) : await inStage('apply', () => haproxy.writeConfig(text)));
         let snapshot = await inStage('apply', () => haproxy.snapshot());
         if (this.stopping.size > 0 && snapshot.running) {
-          const present = new Set(snapshot.servers.map((s) => s.name));
-          for (const name of this.stopping) if (!present.has(name)) this.stopping.delete(name);
+          forgetGone(snapshot);
           // A drain whose background file write failed: the file adopts it rather than a reload
           // "repairing" a drifted file (a reload would cost maxconn 1 its guarantee).
           const text = adoptDrains(snapshot, this.stopping, render);
@@ -206,29 +264,7 @@ export class Syncer {
             snapshot = { ...snapshot, file: text };
           }
         }
-        const settings = { applyMode: config.applyMode, maxDropPercent: config.maxDropPercent, ...(config.serverDrainTimeoutSeconds !== undefined && { drainTimeoutMs: config.serverDrainTimeoutSeconds * 1000 }) };
-        const guarded = guardFleet(this.state, discovered, snapshot, settings);
-        this.state = guarded.state;
-        if (guarded.drop?.status === 'held') {
-          dropHeld = { from: guarded.drop.from, to: guarded.drop.to, maxDropPercent: guarded.drop.maxDropPercent };
-          logger.warn(dropHeld, `fleet dropped by more than MAX_DROP_PERCENT=${config.maxDropPercent}%: keeping the last known-good fleet until the next sync confirms it`);
-        } else if (guarded.drop) logger.warn({ from: guarded.drop.from, to: guarded.drop.to }, 'sudden fleet drop confirmed by a second sync: applying it');
-        let seq = this.eventSeq;
-        fleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery);
-        const busyCheck = config.applyMode === 'runtime' ? this.deps.busyCheck : undefined;
-        const busyElsewhere = busyCheck ? await busyCheck(fleet) : new Set<string>();
-        // BUSY_CHECK asked about this fleet: a Server an event brings from now waits for the next sync's check.
-        const checked = busyCheck && new Set(fleet.map((s) => s.name));
-        const decideFor = (servers: readonly Server[]) =>
-          decide({ state: this.state, fleet: servers, snapshot, busyElsewhere, settings, now: this.now(), render, ...(peering && { peering: peering.input }) });
-        decision = decideFor(fleet);
-        // Events that came while this sync asked (their steps wait for it): decided again with them.
-        for (let again = 0; again < 3 && seq !== this.eventSeq; again++) {
-          seq = this.eventSeq;
-          fleet = this.fleetWithEvents(guarded.fleet, seqAtDiscovery).filter((s) => checked?.has(s.name) ?? true);
-          decision = decideFor(fleet);
-        }
-        this.state = decision.state;
+        take(await decideOn(snapshot));
         const { change } = decision;
         if (change.kind === 'none' && snapshot.running) after = snapshot;
         if (change.kind === 'start' || change.kind === 'reload') {

@@ -36,6 +36,12 @@ class RecordingClient implements HaproxyClient {
     this.record('snapshot');
     return this.snapshotValue;
   }
+  /** What peek's stillCurrent() answers: false as if an event step changed HAProxy during the read. */
+  peekStaysCurrent = true;
+  async peek() {
+    this.record('peek');
+    return { snapshot: this.snapshotValue, stillCurrent: () => this.peekStaysCurrent };
+  }
   async applySteps(): Promise<RuntimeChanges> {
     this.record('applySteps');
     return { added: [], enabled: [], claimed: [], disabled: [], deleted: [], cut: [] };
@@ -199,5 +205,37 @@ describe('Syncer with an injected HAProxy client', () => {
     const deferred = await syncer.sync({ deferConfigFile: true });
     assert.ok(deferred.ok && deferred.action === 'runtime', JSON.stringify(deferred));
     assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
+  });
+
+  test('a sync that looks first (the scheduled ones): nothing to do, nothing else asked; else all of it again under the lock', async () => {
+    const client = new RecordingClient();
+    const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
+    let discovered = fleet;
+    const syncer = syncerWith(client, { renderer, discover: async () => discovered });
+    const running = (servers: Server[]) => servers.map((s) => ({ ...s, sessions: 0, maintenance: false, status: 'UP' }));
+    assert.ok((await syncer.sync()).ok); // start
+    client.snapshotValue = { running: true, file: renderer.render(fleet.map((s) => ({ ...s, draining: false }))), servers: running(fleet), sessionsInOldWorkers: new Map() };
+    const look = { lookFirst: true, deferConfigFile: true };
+
+    client.calls = [];
+    const steady = await syncer.sync(look);
+    assert.ok(steady.ok && steady.action === 'none', JSON.stringify(steady));
+    assert.deepEqual(client.calls, ['peek'], 'the look alone: no snapshot under the lock');
+    assert.deepEqual(steady.backend?.map((b) => b.name), ['s1', 's2'], 'the look serves as the backend');
+
+    // HAProxy changed during the read (an event step): the look does not stand; read again under the lock.
+    client.peekStaysCurrent = false;
+    client.calls = [];
+    assert.ok((await syncer.sync(look)).ok);
+    assert.deepEqual(client.calls, ['peek', 'snapshot']);
+    client.peekStaysCurrent = true;
+
+    // Something to do: read and decided again under the lock, then applied.
+    discovered = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
+    client.backendValue = running(discovered);
+    client.calls = [];
+    const change = await syncer.sync(look);
+    assert.ok(change.ok && change.action === 'runtime', JSON.stringify(change));
+    assert.deepEqual(client.calls, ['peek', 'snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
   });
 });

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetQueueAttributesCommand, ListQueuesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -497,6 +498,57 @@ describe("a scheduled sync's config file, written in the background", () => {
       );
     } finally {
       rmSync(gate, { force: true });
+      await cleanup.run();
+    }
+  });
+});
+
+describe('a scheduled sync that changes nothing holds no event step', () => {
+  const cleanup = new Cleanup();
+  const PROXY5 = { address: '127.0.50.111', rtmp: 19455, health: 19456 };
+  const SERVER = '127.0.50.121';
+  const PORT = 19457;
+  const PAGE_PORT = 19458;
+
+  test("an ECS task event's drain lands while the sync's BUSY_CHECK waits on a status page that does not answer", async () => {
+    try {
+      // The Server's status page: HAProxy's own check (HTTP/1.0) is answered "not publishing"; the
+      // daemon's busy check (node:http, HTTP/1.1) never is, so each sync waits its full timeout on it.
+      const pending = new Set<net.Socket>();
+      let daemonAsked = 0;
+      const page = net.createServer((c) => {
+        c.on('error', () => undefined);
+        c.once('data', (d) => {
+          if (!d.toString().includes('HTTP/1.1')) return void c.end('HTTP/1.0 200 OK\r\n\r\n<idle/>');
+          daemonAsked++;
+          pending.add(c);
+          c.on('close', () => pending.delete(c));
+        });
+      });
+      await new Promise<void>((resolve) => page.listen(PAGE_PORT, SERVER, resolve));
+      cleanup.defer('status page', () => {
+        for (const c of pending) c.destroy();
+        return new Promise<void>((resolve) => page.close(() => resolve()));
+      });
+      const { emu, daemon, arns } = await startEventsDaemon(cleanup, {
+        name: 'events-look',
+        proxy: PROXY5,
+        server: SERVER,
+        port: PORT,
+        env: { SYNC_SCHEDULE: '* * * * * *', BUSY_CHECK_PORT: String(PAGE_PORT) },
+        tasks: [{ cluster: CLUSTER, address: SERVER, lastStatus: 'RUNNING' }],
+      });
+      const name = `task-${arns[0]!.split('/').pop()}`;
+      const server = async () => (await daemon.driver.backend()).servers.find((s) => s.name === name);
+      await waitFor(async () => (await server()) !== undefined && !(await server())!.maintenance, { timeoutMs: 10_000, what: 'the Server in rotation' });
+      // A scheduled sync is asking the page (and will until its timeout): ECS begins to stop the Server.
+      const asked = daemonAsked;
+      await waitFor(() => daemonAsked > asked && pending.size > 0, { timeoutMs: 5000, intervalMs: 10, what: "a scheduled sync's busy check under way" });
+      const waiting = [...pending][0]!;
+      emu.setTask(arns[0]!, { desiredStatus: 'STOPPED' });
+      await waitFor(async () => (await server())?.maintenance === true, { timeoutMs: 5000, intervalMs: 10, what: 'the stopping Server drained' });
+      assert.ok(pending.has(waiting), "drained while that sync's busy check still waited on the page");
+    } finally {
       await cleanup.run();
     }
   });

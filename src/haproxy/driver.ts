@@ -54,6 +54,12 @@ export interface HaproxyClient {
   /** The file and what runs; under `exclusively`, also what event steps go by until the next change. */
   snapshot(): Promise<HaproxySnapshot>;
   /**
+   * The same, read without the lock (a scheduled sync, which mostly changes nothing). `stillCurrent()`
+   * is true while nothing changed HAProxy since the read began (no event step, no sync's change), and
+   * then makes this read what event steps go by, as a snapshot under the lock does.
+   */
+  peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean }>;
+  /**
    * Applies a membership plan to a backend (bk_rtmp by default) step by step; a refused step is logged
    * and left for the next sync. `neverRoutable` (read before each step): Servers ECS is stopping,
    * never added enabled, enabled or claimed, whatever the plan made before their event said.
@@ -99,6 +105,8 @@ export class HaproxyDriver implements HaproxyClient {
   private readonly configFile: ConfigFileWriter;
   /** What the current worker runs as a sync last read it, with the event steps since; undefined once a sync changed it, until its read-back. */
   private known: KnownBackend | undefined;
+  /** Counts changes to what runs (a sync's, an event step's), at their start and end: a read without the lock stands only if it did not move. */
+  private changeCount = 0;
   /** The tail of `exclusively`'s queue. */
   private lock: Promise<unknown> = Promise.resolve();
 
@@ -177,6 +185,21 @@ export class HaproxyDriver implements HaproxyClient {
     return { servers, sessionsInOldWorkers, ...(this.opts.peering && { peers: await api.servers(PEER_BACKEND) }) };
   }
 
+  async peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean }> {
+    const at = this.changeCount;
+    const file = await this.configFile.read();
+    if (!(await this.isRunning())) return { snapshot: { running: false, file, servers: [], sessionsInOldWorkers: new Map() }, stillCurrent: () => false };
+    const read = await this.backend();
+    return {
+      snapshot: { running: true, file, ...read },
+      stillCurrent: () => {
+        if (this.changeCount !== at) return false;
+        this.known = read;
+        return true;
+      },
+    };
+  }
+
   async readBack(): Promise<BackendSnapshot> {
     this.known = undefined;
     const read = await this.backend();
@@ -185,9 +208,14 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   /** A sync's change: what runs is unknown from now until it is read back. */
-  private changing<T>(fn: () => Promise<T>): Promise<T> {
+  private async changing<T>(fn: () => Promise<T>): Promise<T> {
     this.known = undefined;
-    return fn();
+    this.changeCount++;
+    try {
+      return await fn();
+    } finally {
+      this.changeCount++;
+    }
   }
 
   /** Connections ft_rtmp refused: per-source limits (connection rules) and the handshake gate (content rules). */
@@ -335,42 +363,53 @@ export class HaproxyDriver implements HaproxyClient {
   applyEventStep(plan: (known: KnownBackend | undefined) => EventStep, opts: EventStepOptions): Promise<AppliedEventStep> {
     return this.exclusively(async () => {
       const step = plan(this.known);
-      if (step.kind === 'none' || this.known === undefined) return { ...step, settled: false };
-      const api = this.worker;
-      let done: boolean;
-      let routable = true;
-      if (step.kind === 'drain') {
-        done = await this.step('drained', step.name, () => api.disableServer(RTMP_BACKEND, step.name), { reason: 'stopping' });
-      } else if (step.kind === 'add') {
-        done = await this.step('added', step.server.name, () => api.addServer(RTMP_BACKEND, step.server, { enable: true, options: opts.serverOptions }), { address: formatAddress(step.server.address, step.server.port) });
-      } else {
-        // Claimed (visible to the peers, taking nothing), then asked: enabled only where no peer holds it.
-        const { name } = step.server;
-        const claim = async () => {
-          await api.addServer(RTMP_BACKEND, step.server, { enable: false, options: opts.serverOptions });
-          await api.claimServer(RTMP_BACKEND, name);
-        };
-        done = await this.step('claimed', name, claim, { address: formatAddress(step.server.address, step.server.port) });
-        if (done) {
-          routable = (await opts.confirmClaim?.(name).catch(() => false)) ?? false;
-          done = routable
-            ? await this.step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), { reason: 'no peer holds it' })
-            : await this.step('released', name, () => api.disableServer(RTMP_BACKEND, name), { reason: 'a peer holds it too, or did not answer' });
-        }
+      const before = this.known;
+      if (step.kind === 'none' || before === undefined) return { ...step, settled: false };
+      this.changeCount++;
+      try {
+        return await this.eventStep(step, before, opts);
+      } finally {
+        this.changeCount++;
       }
-      if (!done) {
-        this.known = undefined; // refused: what runs is not what was thought; the next sync reads it
-        return { ...step, settled: false };
-      }
-      const known = afterEventStep(this.known, step, routable);
-      this.known = known;
-      // The file follows, rendered, written and checked in the background, after the lock: steps that
-      // come together (a deployment's events) cost one render of thousands of Servers, not one each.
-      // The next snapshot reads this text.
-      this.writeConfigSoon(() => opts.fileFor(known));
-      // A released claim: a sync asks the peers again.
-      return { ...step, settled: routable };
     });
+  }
+
+  /** An event step's commands, under the lock, from what is known to run (`before`). */
+  private async eventStep(step: Exclude<EventStep, { kind: 'none' }>, before: KnownBackend, opts: EventStepOptions): Promise<AppliedEventStep> {
+    const api = this.worker;
+    let done: boolean;
+    let routable = true;
+    if (step.kind === 'drain') {
+      done = await this.step('drained', step.name, () => api.disableServer(RTMP_BACKEND, step.name), { reason: 'stopping' });
+    } else if (step.kind === 'add') {
+      done = await this.step('added', step.server.name, () => api.addServer(RTMP_BACKEND, step.server, { enable: true, options: opts.serverOptions }), { address: formatAddress(step.server.address, step.server.port) });
+    } else {
+      // Claimed (visible to the peers, taking nothing), then asked: enabled only where no peer holds it.
+      const { name } = step.server;
+      const claim = async () => {
+        await api.addServer(RTMP_BACKEND, step.server, { enable: false, options: opts.serverOptions });
+        await api.claimServer(RTMP_BACKEND, name);
+      };
+      done = await this.step('claimed', name, claim, { address: formatAddress(step.server.address, step.server.port) });
+      if (done) {
+        routable = (await opts.confirmClaim?.(name).catch(() => false)) ?? false;
+        done = routable
+          ? await this.step('enabled', name, () => api.enableServer(RTMP_BACKEND, name), { reason: 'no peer holds it' })
+          : await this.step('released', name, () => api.disableServer(RTMP_BACKEND, name), { reason: 'a peer holds it too, or did not answer' });
+      }
+    }
+    if (!done) {
+      this.known = undefined; // refused: what runs is not what was thought; the next sync reads it
+      return { ...step, settled: false };
+    }
+    const known = afterEventStep(before, step, routable);
+    this.known = known;
+    // The file follows, rendered, written and checked in the background, after the lock: steps that
+    // come together (a deployment's events) cost one render of thousands of Servers, not one each.
+    // The next snapshot reads this text.
+    this.writeConfigSoon(() => opts.fileFor(known));
+    // A released claim: a sync asks the peers again.
+    return { ...step, settled: routable };
   }
 
   /** One Runtime API step, logged; a refused one is a warning, left for the next sync. True when it was applied. */
