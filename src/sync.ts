@@ -7,6 +7,7 @@ import {
   decide,
   diffNames,
   fileAfterSteps,
+  fileOf,
   guardFleet,
   healthToSet,
   INITIAL_SYNC_STATE,
@@ -279,9 +280,16 @@ export class Syncer {
             const settled = settleClaims(changes.claimed, await this.deps.proxies!.readPeers(peering.asked));
             await inStage('apply', () => haproxy.settleClaims(settled.enable, settled.release, this.stopping));
           }
-          after = await inStage('apply', () => haproxy.readBack());
-          const text = fileAfterSteps(after, snapshot.file, render);
-          if (text !== undefined) await writeFile(text);
+          const ran = await inStage('apply', () => haproxy.readBack());
+          after = ran;
+          if (deferConfigFile) {
+            // Rendered when its write's turn comes, after the lock (at thousands of Servers a render
+            // is tens of ms): written even when all steps were refused and it says what the file says.
+            haproxy.writeConfigSoon(() => fileOf(ran, render));
+          } else {
+            const text = fileAfterSteps(ran, snapshot.file, render);
+            if (text !== undefined) await writeFile(text);
+          }
         }
       });
     } catch (e) {

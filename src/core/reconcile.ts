@@ -181,6 +181,11 @@ export function decide(input: DecideInput): Decision {
   return decision({ kind: 'runtime', plan, ...(peerPlan && { peerPlan }) });
 }
 
+/** The config file for what runs, as read back: what the file says after runtime steps. */
+export function fileOf(running: { servers: readonly RuntimeServer[]; peers?: readonly RuntimeServer[] }, render: DecideInput['render']): string {
+  return render(renderedFromRuntime(running.servers), renderedFromRuntime(running.peers ?? []));
+}
+
 /**
  * After runtime steps: the file follows what runs now, read back, so a refused step leaves the file
  * and HAProxy in agreement. The text to write, or undefined when the file already says it.
@@ -190,7 +195,7 @@ export function fileAfterSteps(
   file: string | undefined,
   render: DecideInput['render'],
 ): string | undefined {
-  const text = render(renderedFromRuntime(after.servers), renderedFromRuntime(after.peers ?? []));
+  const text = fileOf(after, render);
   return text === file ? undefined : text;
 }
 
