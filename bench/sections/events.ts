@@ -286,6 +286,8 @@ export interface EffectTrial {
   kind: 'add' | 'stop';
   /** ms after the emulator emitted the event (SNS → SQS, the long poll answered). */
   handledMs?: number;
+  /** The daemon's part: its long poll answered with the event (received) → HAProxy answered the step. */
+  receivedToAppliedMs?: number;
   appliedMs?: number;
   /** The daemon's own part: its event line → HAProxy answered the step. */
   handledToAppliedMs?: number;
@@ -349,6 +351,8 @@ async function effectTrial(emu: EcsEmulator, run: TrialTarget, kind: 'add' | 'st
   // The file follows in the background; the next trial starts once it is written.
   const written = applied && (await bounded(run.written(), 10_000, 'the config file written').then(() => performance.now()));
   const handled = run.lines.find((l) => l.t >= t0 && l.msg.startsWith('ECS task event: Server') && l.fields.taskArn === arn);
+  // The poll's answer that carried it: the last one received before the event was handled.
+  const received = handled && run.lines.filter((l) => l.t >= t0 && l.t <= handled.t && l.msg === 'ECS task events: received').at(-1);
   const s = (await run.servers()).find((x) => x.name === name);
   const verified = kind === 'add' ? s !== undefined && !s.maintenance : s === undefined || s.maintenance;
   return {
@@ -358,6 +362,7 @@ async function effectTrial(emu: EcsEmulator, run: TrialTarget, kind: 'add' | 'st
     syncs: run.lines.filter((l) => l.t >= t0 && isSyncLine(l)).length,
     ...(applied && { appliedMs: round(applied.t - t0, 1) }),
     ...(applied && handled && { handledToAppliedMs: round(applied.t - handled.t, 1) }),
+    ...(applied && received && { receivedToAppliedMs: round(applied.t - received.t, 1) }),
     verified,
     ecsCalls: countCalls(emu, from).ecs,
   };
@@ -829,18 +834,21 @@ function report(
       const col = (key: keyof EffectTrial) => ok.filter((t) => t.kind === kind && typeof t[key] === 'number').map((t) => t[key] as number);
       const applied = col('appliedMs');
       const trials = ok.filter((t) => t.kind === kind);
-      const p99 = stats(applied).p99;
+      // The goal is the daemon's: from the event's arrival to HAProxy changed (its delivery, EventBridge → SNS → SQS, is AWS's).
+      const daemonsPart = col('receivedToAppliedMs');
+      const p99 = stats(daemonsPart).p99;
       return [
         `${label}: ${kind === 'add' ? 'ADD' : 'STOP'}`,
         `${applied.length}/${trials.length}${trials.some((t) => !t.verified) ? ` (${trials.filter((t) => !t.verified).length} not verified)` : ''}`,
         cell(col('handledMs')),
         cell(applied),
+        cell(daemonsPart),
         cell(col('handledToAppliedMs')),
         cell(col('fileWrittenMs')),
         String(trials.reduce((m, t) => m + t.syncs, 0)),
         String(trials.reduce((m, t) => m + t.ecsCalls, 0)),
         `≤ ${GOAL_EFFECT_MS} ms`,
-        applied.length < trials.length ? 'NO (not applied)' : `${yesNo(p99 <= GOAL_EFFECT_MS)}${p99 > GOAL_EFFECT_MS ? ` (+${round(p99 - GOAL_EFFECT_MS, 1)} ms at p99)` : ''}`,
+        applied.length < trials.length ? 'NO (not applied)' : daemonsPart.length < trials.length ? 'NO (not measured)' : `${yesNo(p99 <= GOAL_EFFECT_MS)}${p99 > GOAL_EFFECT_MS ? ` (+${round(p99 - GOAL_EFFECT_MS, 1)} ms at p99)` : ''}`,
       ];
     });
     const effectRows = [...(e1000 ? rowsFor('events, daemon in the bench process', e1000.effects) : []), ...(own ? rowsFor('events, daemon as the image runs it', own.effects) : [])];
@@ -853,6 +861,7 @@ function report(
         '— (waits for the tick)',
         `${cell(a)} after the tick`,
         '—',
+        '—',
         `${cell(d)} after the tick (the sync done)`,
         `${s1000.applies.length}`,
         '—',
@@ -863,11 +872,11 @@ function report(
     ctx.table({
       section: '8c',
       title: 'Time-to-effect of one change at 1,000 Servers: event emitted → HAProxy changed (ms, p50 / p99)',
-      headers: ['change', 'trials', '→ event handled', '→ in HAProxy', 'event handled → in HAProxy (the daemon alone)', '→ config file written', 'syncs', 'ECS calls', 'target (issue 16)', 'met?'],
+      headers: ['change', 'trials', '→ event handled', '→ in HAProxy', "event received → in HAProxy (the daemon's part)", 'event handled → in HAProxy', '→ config file written', 'syncs', 'ECS calls', 'target (issue 16): the daemon\'s part, p99', 'met?'],
       rows: effectRows,
       notes: [
         `One change at a time (${(e1000 ?? own)!.effects.length} per daemon, 0.2–0.5 s apart) against the events daemon at 1,000 Servers (HAProxy 1,000 servers that fail their checks, the ${EVENTS.cron} schedule alongside). t0: the emulator's change, published at once to SNS → the Proxy's SQS queue, which answers the waiting long poll.`,
-        '→ event handled: the daemon\'s "ECS task event: Server added/removed" line (received, parsed, applied to its fleet). → in HAProxy: the driver\'s "server added/drained" line, written when HAProxy answered the event step\'s last Runtime API command (an ADD: `add server`, then `state ready; enable health` in one; a STOP: `disable server`). → config file written: the file rendered from what now runs, checked with `haproxy -c` and in place (in the background: the next trial starts after it). syncs: sync lines during the trials; a step that did it all needs none, so any is the */10 tick.',
+        'event received: the daemon\'s "ECS task events: received" line, written when the SDK hands it the long poll\'s answer carrying the event (SNS → SQS → the answer, parsed: the emulator is in the bench process; in AWS, EventBridge → SNS → SQS alone takes far longer than 10 ms, so the goal is the daemon\'s part, from there to HAProxy changed). → event handled: the daemon\'s "ECS task event: Server added/removed" line (received, parsed, applied to its fleet). → in HAProxy: the driver\'s "server added/drained" line, written when HAProxy answered the event step\'s last Runtime API command (an ADD: `add server`, then `state ready; enable health` in one; a STOP: `disable server`). → config file written: the file rendered from what now runs, checked with `haproxy -c` and in place (in the background: the next trial starts after it). syncs: sync lines during the trials; a step that did it all needs none, so any is the */10 tick.',
         ...(own
           ? [`"daemon as the image runs it": the same trials (other tasks) with the daemon in a process of its own (bench/events-probe.ts, its log lines forwarded with their times), run with node ${own.execArgv.join(' ') || '(no flags)'} (${process.env.BENCH_DAEMON_NODE_FLAGS === undefined ? "src/entrypoint.sh's flags" : 'BENCH_DAEMON_NODE_FLAGS'}); the bench-process rows share a process and heap with the emulator and run without them.`]
           : []),

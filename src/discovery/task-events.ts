@@ -311,6 +311,7 @@ export function createEventDrivenDiscovery(opts: TaskEventsOptions): EventDriven
         if (!up) failures.recovered('ECS task events: the queue answers; changes apply as they happen');
         setUp(true);
         const done: Message[] = [];
+        if (answer.Messages?.length) logger.debug({ messages: answer.Messages.length }, 'ECS task events: received');
         for (const message of answer.Messages ?? []) if (await handle(message)) done.push(message);
         if (done.length > 0) {
           await call('sqs:DeleteMessageBatch', (abortSignal) =>
