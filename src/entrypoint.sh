@@ -16,19 +16,19 @@ here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # The package root: src/.. in a checkout, /app in the image (the script ships as /app/src/entrypoint.sh).
 app_dir=${RTMP_PROXY_HOME:-$(dirname -- "$here")}
 node_bin=${NODE_BIN:-node}
-# V8 flags for the daemon (run, once), for memory:
+# Node and V8 flags for the daemon (run, once), for memory:
 #  - the young generation capped at 1 MB semi-spaces (V8 grows them to ~64 MB under the bursts of
 #    short-lived objects of a sync at thousands of Servers), and the old generation collected at 1.2x
 #    its live size (V8 lets it grow to several times that first): at 5,000 Servers the RSS peak halves
 #    (bench 8d: ~220 -> ~125 MB);
-#  - --lite-mode: bytecode only, no optimizing compilers (bench 8d at 5,000 Servers: peak 114-120 ->
-#    ~98-103 MB), for ~30-40% more CPU per sync (bench 5) and slower event steps (bench 8c at 1,000
-#    Servers: the daemon's part of an ADD 5.2 instead of 2.3 ms at p50). It has no WebAssembly, so no
-#    fetch() (undici): the daemon's HTTP reads use node:http (src/http-get.ts);
+#  - --lite-mode: bytecode only, no optimizing compilers (bench 8d at 5,000 Servers: peak 106-112 ->
+#    ~90 MB in quick runs), for ~30-40% more CPU per sync (bench 5) and somewhat slower event steps
+#    (bench 8c). It has no WebAssembly, so no fetch() (undici): the daemon's HTTP reads use node:http
+#    (src/http-get.ts);
 #  - --no-node-snapshot: Node builds its start-up heap by running its bootstrap code rather than from
 #    the snapshot in its binary, whose pages then stay resident: ~4-5 MB less RSS (bench 8d), ~40 ms
 #    slower to start.
-# NODE_OPTIONS cannot carry these (V8's own flags): RTMP_PROXY_NODE_FLAGS replaces them ('' for none).
+# NODE_OPTIONS cannot carry V8's own flags: RTMP_PROXY_NODE_FLAGS replaces them all ('' for none).
 daemon_node_flags=${RTMP_PROXY_NODE_FLAGS-"--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode --no-node-snapshot"}
 
 die() {
