@@ -146,13 +146,13 @@ describe('ECS task events → HAProxy (real SQS/SNS protocol, real HAProxy)', ()
       JSON.stringify({ source: 'aws.ecs', 'detail-type': 'ECS Task State Change', detail: 'x' }),
       JSON.stringify({ pad: 'x'.repeat(200 * 1024) }),
     ];
-    const effectsBefore = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event')).length;
+    const effectsBefore = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event:')).length;
     for (const body of bodies) await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
     await waitFor(
-      () => lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event')).length >= effectsBefore + bodies.length,
+      () => lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event:')).length >= effectsBefore + bodies.length,
       { timeoutMs: 5000, intervalMs: 20, what: 'every message handled' },
     );
-    const handled = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event')).slice(effectsBefore);
+    const handled = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ECS task event:')).slice(effectsBefore);
     assert.deepEqual(
       handled.map((l) => (l.msg === 'ECS task event: fleet unchanged' ? l.effect : l.msg)),
       ['duplicate', 'stale', 'foreign', ...Array(3).fill('ECS task event: not applied (malformed), deleted')],
