@@ -169,13 +169,17 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   async snapshot(): Promise<HaproxySnapshot> {
-    // A background write still pending: the file as it is about to be.
+    this.known = undefined;
+    const read = await this.whatRuns();
+    if (read.running) this.known = read;
+    return read;
+  }
+
+  /** The file (a background write still pending: the file as it is about to be) and what runs. */
+  private async whatRuns(): Promise<HaproxySnapshot> {
     const file = await this.configFile.read();
-    if (!(await this.isRunning())) {
-      this.known = undefined;
-      return { running: false, file, servers: [], sessionsInOldWorkers: new Map() };
-    }
-    return { running: true, file, ...(await this.readBack()) };
+    if (!(await this.isRunning())) return { running: false, file, servers: [], sessionsInOldWorkers: new Map() };
+    return { running: true, file, ...(await this.backend()) };
   }
 
   /** The backend and the streams old workers carry: what the metrics and task protection read. */
@@ -187,13 +191,11 @@ export class HaproxyDriver implements HaproxyClient {
 
   async peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean }> {
     const at = this.changeCount;
-    const file = await this.configFile.read();
-    if (!(await this.isRunning())) return { snapshot: { running: false, file, servers: [], sessionsInOldWorkers: new Map() }, stillCurrent: () => false };
-    const read = await this.backend();
+    const read = await this.whatRuns();
     return {
-      snapshot: { running: true, file, ...read },
+      snapshot: read,
       stillCurrent: () => {
-        if (this.changeCount !== at) return false;
+        if (!read.running || this.changeCount !== at) return false;
         this.known = read;
         return true;
       },
@@ -208,8 +210,13 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   /** A sync's change: what runs is unknown from now until it is read back. */
-  private async changing<T>(fn: () => Promise<T>): Promise<T> {
+  private changing<T>(fn: () => Promise<T>): Promise<T> {
     this.known = undefined;
+    return this.counted(fn);
+  }
+
+  /** A change to what runs, counted as it starts and as it ends (a read that overlapped it does not stand). */
+  private async counted<T>(fn: () => Promise<T>): Promise<T> {
     this.changeCount++;
     try {
       return await fn();
@@ -365,12 +372,7 @@ export class HaproxyDriver implements HaproxyClient {
       const step = plan(this.known);
       const before = this.known;
       if (step.kind === 'none' || before === undefined) return { ...step, settled: false };
-      this.changeCount++;
-      try {
-        return await this.eventStep(step, before, opts);
-      } finally {
-        this.changeCount++;
-      }
+      return this.counted(() => this.eventStep(step, before, opts));
     });
   }
 
