@@ -230,7 +230,7 @@ export class Syncer {
         decision = made.decision;
         fleet = made.fleet;
       };
-      /** Servers ECS is stopping that HAProxy no longer has need no remembering. */
+      /** Servers ECS is stopping that HAProxy no longer has are forgotten. */
       const forgetGone = (snapshot: HaproxySnapshot) => {
         const present = new Set(snapshot.servers.map((s) => s.name));
         for (const name of this.stopping) if (!present.has(name)) this.stopping.delete(name);
