@@ -17,7 +17,6 @@ import {
   type SyncState,
 } from './core/reconcile.js';
 import { planEventStep, withFleetChanges, type AppliedEventStep, type FleetChange } from './core/event-step.js';
-import { renderedFromRuntime } from './core/plan.js';
 import { forgetSettledPeers, peerServers, peersToAsk, settleClaims, type ProxyTask } from './core/ownership.js';
 import { createProxyDiscovery, type ProxyDiscovery } from './discovery/proxies.js';
 import type { Discovery } from './discovery/types.js';
@@ -116,7 +115,7 @@ export class Syncer {
     const settings = { applyMode: config.applyMode, claims: config.peering !== undefined, busyCheck: this.deps.busyCheck !== undefined, ...(ownership && { ownership }) };
     const step = await haproxy.applyEventStep((known) => planEventStep(known, change, settings), {
       serverOptions: renderer.serverOptions,
-      fileFor: (known) => renderer.render(renderedFromRuntime(known.servers), renderedFromRuntime(known.peers ?? [])),
+      fileFor: (known) => fileOf(known, (servers, peers) => renderer.render(servers, peers)),
       ...(ownership && this.deps.proxies && { confirmClaim: (name: string) => this.confirmClaim(name, ownership.self) }),
     });
     if (step.kind === 'none') logger.debug({ server: change.server.name, change: change.kind, why: step.why }, 'ECS task event: left to the sync that follows');

@@ -168,7 +168,7 @@ export function decide(input: DecideInput): Decision {
   if (!snapshot.running) return decision({ kind: 'start', text: render(plan.configServers, peersText), reason: 'haproxy was not running' });
   // The Runtime API changes servers only: anything else that differs needs a reload.
   const reason =
-    snapshot.file !== render(renderedFromRuntime(snapshot.servers), renderedFromRuntime(snapshot.peers ?? []))
+    snapshot.file !== fileOf(snapshot, render)
       ? 'the template, settings or file on disk differ from what runs'
       : plan.conflicts.length + (peerPlan?.conflicts.length ?? 0) > 0
         ? `servers changed address: ${[...plan.conflicts, ...(peerPlan?.conflicts ?? [])].join(', ')}`
@@ -208,10 +208,9 @@ export function fileAfterSteps(
 export function adoptDrains(snapshot: Pick<HaproxySnapshot, 'file' | 'servers' | 'peers'>, drained: ReadonlySet<string>, render: DecideInput['render']): string | undefined {
   const inMaintenance = new Set(snapshot.servers.filter((s) => drained.has(s.name) && s.maintenance).map((s) => s.name));
   if (inMaintenance.size === 0) return undefined;
-  const peers = renderedFromRuntime(snapshot.peers ?? []);
-  const now = render(renderedFromRuntime(snapshot.servers), peers);
+  const now = fileOf(snapshot, render);
   if (now === snapshot.file) return undefined;
-  const before = render(renderedFromRuntime(snapshot.servers.map((s) => (inMaintenance.has(s.name) ? { ...s, maintenance: false } : s))), peers);
+  const before = fileOf({ ...snapshot, servers: snapshot.servers.map((s) => (inMaintenance.has(s.name) ? { ...s, maintenance: false } : s)) }, render);
   return before === snapshot.file ? now : undefined;
 }
 
