@@ -1,10 +1,9 @@
 /**
  * Where `byte` first is in `bytes` from `from` on, or -1: Uint8Array's own indexOf, a V8 builtin.
- * Buffer#indexOf (and Buffer#compare) are JavaScript wrappers that validate their arguments through
- * closures: until V8 optimizes them, and never under the daemon's --lite-mode, every call allocates,
- * and a 5,000-server `show stat` makes ~400,000 of them.
+ * Buffer#indexOf is a JavaScript wrapper that validates its arguments through closures: until V8
+ * optimizes it, and never under the daemon's --lite-mode, every call allocates (one per line here).
  */
-export const byteIndexOf = Function.prototype.call.bind(Uint8Array.prototype.indexOf) as (bytes: Uint8Array, byte: number, from: number) => number;
+const byteIndexOf = Function.prototype.call.bind(Uint8Array.prototype.indexOf) as (bytes: Uint8Array, byte: number, from: number) => number;
 
 /**
  * Cuts a byte stream into lines as its chunks arrive, so a large answer (`show stat` or a peer's stats
