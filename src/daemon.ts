@@ -201,8 +201,10 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
       if (opts.stopHaproxy) {
         const live = await driver.waitForStreamsToEnd(deadline);
         if (live > 0) logger.warn({ streams: live, graceSeconds: config.shutdownGraceSeconds }, 'streams outlasted SHUTDOWN_GRACE_SECONDS: stopping HAProxy cuts them');
+        driver.closeSession();
         await driver.process.stop({ graceMs: Math.max(0, deadline - Date.now()) });
       }
+      driver.closeSession();
       await (await metricsServer)?.close();
       logger.info('rtmp-proxy stopped');
     })());

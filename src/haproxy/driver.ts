@@ -8,6 +8,7 @@ import { afterEventStep, type AppliedEventStep, type EventStep, type KnownBacken
 import { ConfigFileWriter, readConfigFile, writeConfigAtomically } from './config-file.js';
 import { ensureHealthMap, setHealthState } from './health-state.js';
 import { HaproxyProcess, type MasterStatus } from './process.js';
+import { CliSession } from './cli-session.js';
 import { RuntimeApi, type SessionInfo } from './runtime-api.js';
 
 export interface BackendSnapshot {
@@ -100,6 +101,8 @@ export interface HaproxyClient {
  */
 export class HaproxyDriver implements HaproxyClient {
   private readonly admin: RuntimeApi;
+  /** The admin socket's changes go through one kept connection; closed before every start and reload. */
+  private readonly session: CliSession;
   /** The way to the current worker that answered last: the admin socket, or the master CLI. */
   private worker: RuntimeApi;
   private readonly configFile: ConfigFileWriter;
@@ -114,7 +117,8 @@ export class HaproxyDriver implements HaproxyClient {
     readonly process: HaproxyProcess,
     private readonly opts: { configPath: string; adminSocket: string; masterSocket: string; healthMap: string; logger: Logger; timeoutMs?: number; peering?: boolean },
   ) {
-    this.admin = new RuntimeApi(opts.adminSocket, '', opts.timeoutMs);
+    this.session = new CliSession(opts.adminSocket, opts.timeoutMs);
+    this.admin = new RuntimeApi(opts.adminSocket, '', opts.timeoutMs, this.session);
     this.worker = this.admin;
     this.configFile = new ConfigFileWriter(
       opts.configPath,
@@ -156,6 +160,14 @@ export class HaproxyDriver implements HaproxyClient {
       peering: config.peering !== undefined,
       ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
     });
+  }
+
+  /**
+   * Lets go of the worker's kept CLI connection, which would keep it alive through a soft stop: before
+   * HAProxy is stopped gracefully, and when the daemon stops. A later change opens another.
+   */
+  closeSession(): void {
+    this.session.close();
   }
 
   async isRunning(): Promise<boolean> {
@@ -452,6 +464,8 @@ export class HaproxyDriver implements HaproxyClient {
 
   private async installNow(text: string, previous: string | undefined, how: 'start' | 'reload'): Promise<void> {
     await this.configFile.write(text);
+    // The session's worker is about to be an old one: the next change connects to the new one.
+    this.session.close();
     try {
       if (how === 'start') await this.process.start();
       else await this.process.reload();
@@ -471,6 +485,7 @@ export class HaproxyDriver implements HaproxyClient {
     if ((await this.isRunning()) || (await readConfigFile(this.opts.configPath)) === undefined) return false;
     await ensureHealthMap(this.opts.healthMap);
     await this.process.validate(this.opts.configPath);
+    this.session.close();
     await this.process.start();
     return true;
   }

@@ -1,6 +1,7 @@
 import { formatAddress, type RuntimeServer, type Server } from '../model.js';
 import { intern } from '../intern.js';
 import { LineSplitter } from '../line-splitter.js';
+import { CliSession, StaleSessionError } from './cli-session.js';
 import { CliCommandError, sendCliCommand, streamCliCommand } from './cli-socket.js';
 
 /** What a successful command answers; anything else is HAProxy refusing it. */
@@ -9,12 +10,15 @@ const SUCCESS = /^(|New server registered\.|Server deleted\.)$/;
 /**
  * The Runtime API of one HAProxy worker (the admin socket), or of an old worker reached through the
  * master CLI (`@!<pid>` prefix). Thin adapter: one command per call, answers parsed, no decisions.
+ * With a session, changes go through it (no connect per change); reads always open their own connection,
+ * so a long `show stat` never holds a change back.
  */
 export class RuntimeApi {
   constructor(
     private readonly socketPath: string,
     private readonly prefix = '',
     private readonly timeoutMs = 5000,
+    private readonly session?: CliSession,
   ) {}
 
   /** The same API on one worker (an old one, or the current one when the admin socket is gone), through the master CLI. */
@@ -27,22 +31,33 @@ export class RuntimeApi {
   }
 
   /** Runs a command that changes state; rejects with HAProxy's own message when refused. */
-  async change(cmd: string): Promise<void> {
-    const answer = (await this.command(cmd)).trim();
-    if (!SUCCESS.test(answer)) throw new CliCommandError(cmd, answer);
+  change(cmd: string): Promise<void> {
+    return this.changeAll([cmd]);
   }
 
   /**
-   * Several state changes on one connection (`a; b`: HAProxy runs each, whatever the one before
-   * answered): one round trip instead of one each. Only for commands that are all right to run even
-   * when one before them is refused; rejects when any is refused.
+   * Several state changes in one round trip: HAProxy runs each, whatever the one before answered.
+   * Only for commands that are all right to run even when one before them is refused; rejects when
+   * any is refused.
    */
   async changeAll(cmds: readonly string[]): Promise<void> {
     if (cmds.some((c) => c.includes(';'))) throw new Error(`a chained CLI command must not contain ";": ${cmds.join(' | ')}`);
-    // Through the master CLI each command needs the worker's prefix, or the master takes it for its own.
-    const answer = await this.command(cmds.join(`; ${this.prefix}`));
+    const answer = await this.changeAnswers(cmds);
     // Each command's answer ends with a blank line; success is an empty answer or a success message.
     if (answer.split('\n').some((line) => line.trim() !== '' && !SUCCESS.test(line.trim()))) throw new CliCommandError(cmds.join('; '), answer);
+  }
+
+  private async changeAnswers(cmds: readonly string[]): Promise<string> {
+    if (this.session) {
+      try {
+        return (await this.session.run(cmds)).join('\n');
+      } catch (e) {
+        // Reloaded by someone else: the commands went to the stopping worker; again, to the one that took over.
+        if (!(e instanceof StaleSessionError)) throw e;
+      }
+    }
+    // `a; b` on one connection; through the master CLI each needs the worker's prefix, or the master takes it for its own.
+    return this.command(cmds.join(`; ${this.prefix}`));
   }
 
   /** Every session (`show sess`), parsed. */
