@@ -235,6 +235,8 @@ export class Syncer {
         for (const name of this.stopping) if (!present.has(name)) this.stopping.delete(name);
       };
       let taken = false;
+      /** What a look without the lock read and decided, when it found something to do. */
+      let looked: { snapshot: HaproxySnapshot; made: Awaited<ReturnType<typeof decideOn>>; seq: number; stillCurrent(): boolean } | undefined;
       if (lookFirst) {
         const look = await inStage('apply', () => haproxy.peek());
         const seq = this.eventSeq;
@@ -246,25 +248,33 @@ export class Syncer {
             take(made);
             after = look.snapshot;
             taken = true;
-          }
+          } else looked = { snapshot: look.snapshot, made, seq, stillCurrent: look.stillCurrent };
         }
       }
       // From the read to the file, no event step in between (they wait): what was read is what runs.
       if (!taken) await haproxy.exclusively(async () => {
         // The file follows what runs: in the background after an event, else written before the sync ends.
         const writeFile = async (text: string) => (deferConfigFile ? haproxy.writeConfigSoon(text) : await inStage('apply', () => haproxy.writeConfig(text)));
-        let snapshot = await inStage('apply', () => haproxy.snapshot());
-        if (this.stopping.size > 0 && snapshot.running) {
+        // The look still stands when no event came and nothing changed HAProxy since its read: the lock
+        // is then held for the change alone, not for a second read and decision of thousands of Servers.
+        const stands = looked !== undefined && looked.seq === this.eventSeq && looked.stillCurrent();
+        let snapshot = stands ? looked!.snapshot : await inStage('apply', () => haproxy.snapshot());
+        if (stands) {
           forgetGone(snapshot);
-          // A drain whose background file write failed: the file adopts it rather than a reload
-          // "repairing" a drifted file (a reload would cost maxconn 1 its guarantee).
-          const text = adoptDrains(snapshot, this.stopping, render);
-          if (text !== undefined) {
-            await writeFile(text);
-            snapshot = { ...snapshot, file: text };
+          take(looked!.made);
+        } else {
+          if (this.stopping.size > 0 && snapshot.running) {
+            forgetGone(snapshot);
+            // A drain whose background file write failed: the file adopts it rather than a reload
+            // "repairing" a drifted file (a reload would cost maxconn 1 its guarantee).
+            const text = adoptDrains(snapshot, this.stopping, render);
+            if (text !== undefined) {
+              await writeFile(text);
+              snapshot = { ...snapshot, file: text };
+            }
           }
+          take(await decideOn(snapshot));
         }
-        take(await decideOn(snapshot));
         const { change } = decision;
         if (change.kind === 'none' && snapshot.running) after = snapshot;
         if (change.kind === 'start' || change.kind === 'reload') {

@@ -207,7 +207,7 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
   });
 
-  test('a sync that looks first (the scheduled ones): nothing to do, nothing else asked; else all of it again under the lock', async () => {
+  test('a sync that looks first (the scheduled ones): nothing to do, nothing else asked; something to do, applied from the look unless HAProxy changed since', async () => {
     const client = new RecordingClient();
     const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
     let discovered = fleet;
@@ -230,12 +230,19 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.deepEqual(client.calls, ['peek', 'snapshot']);
     client.peekStaysCurrent = true;
 
-    // Something to do: read and decided again under the lock, then applied.
+    // Something to do, and nothing changed HAProxy since the look: applied from it, no second read under the lock.
     discovered = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
     client.backendValue = running(discovered);
     client.calls = [];
     const change = await syncer.sync(look);
     assert.ok(change.ok && change.action === 'runtime', JSON.stringify(change));
+    assert.deepEqual(client.calls, ['peek', 'applySteps', 'readBack', 'writeConfigSoon']);
+
+    // Something to do, but HAProxy changed after the look (an event step): read and decided again under the lock.
+    client.peekStaysCurrent = false;
+    client.calls = [];
+    const again = await syncer.sync(look);
+    assert.ok(again.ok && again.action === 'runtime', JSON.stringify(again));
     assert.deepEqual(client.calls, ['peek', 'snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
   });
 });
