@@ -126,14 +126,27 @@ async function main(): Promise<void> {
   const settings = JSON.parse(process.env.BENCH_PROBE ?? '') as ProbeSettings;
   const rssAtStartMB = mb(process.memoryUsage().rss);
   const config = loadConfig(settings.env);
-  // Development aid (BENCH_PROBE_TIMELINE=<file>): the daemon's log (debug) and the RSS sampled every
-  // 50 ms, interleaved in one file by time, to see which step makes a peak.
+  // Development aid (BENCH_PROBE_TIMELINE=<file>): the daemon's log (debug), the RSS sampled every
+  // 50 ms and V8's garbage collections, interleaved in one file by time (ms), to see which step makes a
+  // peak or a slow change.
   const timeline = process.env.BENCH_PROBE_TIMELINE;
   const timelineLines: string[] = [];
+  const toTimeline = (line: string) => void (timeline && timelineLines.push(`${performance.now().toFixed(1)} log ${line.trimEnd()}`));
+  const gcObserver = timeline
+    ? new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) timelineLines.push(`${e.startTime.toFixed(1)} gc ${e.duration.toFixed(2)} ms kind ${((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? '?'}`);
+      })
+    : undefined;
+  gcObserver?.observe({ entryTypes: ['gc'] });
   const logger = settings.forwardLog
-    ? pino({ level: 'debug', base: null, timestamp: false }, { write: (line: string) => void process.stdout.write(`LOG ${(performance.timeOrigin + performance.now()).toFixed(3)} ${line}`) })
+    ? pino({ level: 'debug', base: null, timestamp: false }, {
+        write: (line: string) => {
+          process.stdout.write(`LOG ${(performance.timeOrigin + performance.now()).toFixed(3)} ${line}`);
+          toTimeline(line);
+        },
+      })
     : timeline
-      ? pino({ level: 'debug', base: null, timestamp: false }, { write: (line: string) => void timelineLines.push(`${Math.round(performance.now())} log ${line.trimEnd()}`) })
+      ? pino({ level: 'debug', base: null, timestamp: false }, { write: toTimeline })
       : silentLogger();
   const listing = createEcsDiscovery({ cluster: config.ecsCluster!, serverPort: config.serverPort, addressMode: 'private', logger });
   const marks: Record<string, Breakdown & { maxRssMB: number; at: number }> = {};
@@ -145,7 +158,7 @@ async function main(): Promise<void> {
     if (process.memoryUsage.rss() > sampledPeak.rssMB * 2 ** 20) sampledPeak = { ...breakdown(), at: Math.round(performance.now()) };
     if (timeline) {
       const m = process.memoryUsage();
-      timelineLines.push(`${Math.round(performance.now())} rss ${mb(m.rss)} heapTotal ${mb(m.heapTotal)} heapUsed ${mb(m.heapUsed)}`);
+      timelineLines.push(`${performance.now().toFixed(1)} rss ${mb(m.rss)} heapTotal ${mb(m.heapTotal)} heapUsed ${mb(m.heapUsed)}`);
     }
   }, 50);
   const sampling = process.env.BENCH_PROBE_HEAP_SAMPLING ? await startAllocationSampling() : undefined;
@@ -187,7 +200,8 @@ async function main(): Promise<void> {
     mark('end');
     clearInterval(sampler);
     if (sampling) await sampling.stop(process.env.BENCH_PROBE_HEAP_SAMPLING!);
-    if (timeline) writeFileSync(timeline, `${timelineLines.join('\n')}\n`);
+    gcObserver?.disconnect();
+    if (timeline) writeFileSync(timeline, `${timelineLines.sort((a, b) => parseFloat(a) - parseFloat(b)).join('\n')}\n`);
     const result = { rssAtStartMB, firstSyncMs, marks, sampledPeakMB: sampledPeak.rssMB, sampledPeak, maxRssMB: maxRssMB(), execArgv: process.execArgv };
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   } finally {

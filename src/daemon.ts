@@ -16,6 +16,7 @@ import { backendServers, summaryOf, taskIdFromArn, type SyncOutcome, type SyncSu
 import { NO_SOURCE_REFUSALS, sourceRefusalsToLog } from './core/source-limits.js';
 import { prepareCertificate } from './haproxy/tls-certificate.js';
 import path from 'node:path';
+import { youngGcWhenQuiet } from './idle-gc.js';
 import { createSyncer, type Syncer } from './sync.js';
 
 export interface Daemon {
@@ -43,6 +44,7 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
   const config = withCheckedCertificate(given, logger);
   const driver = HaproxyDriver.fromConfig(config, logger);
   let syncSoon = (): void => undefined;
+  const quiet = youngGcWhenQuiet();
   let metrics: Metrics | undefined;
   // With events, the Proxy list too is read only when a Proxy's task changes (or at the full listing).
   let proxies: ReturnType<typeof cacheProxyList> | undefined;
@@ -56,6 +58,7 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
       syncer.applyEvent(effect).then(
         (step) => {
           if (!step.settled) syncSoon();
+          void driver.configWritten().then(quiet);
         },
         (e: Error) => {
           logger.warn({ server: effect.server.name, err: e.message }, 'ECS task event not applied at once; the sync that follows does it');
@@ -93,6 +96,7 @@ export function startDaemon(given: Config, logger: Logger, listing: Discovery = 
   let lastHeld: NonNullable<Extract<SyncOutcome, { ok: true }>['held']> = [];
   /** Every sync's outcome goes to the metrics (awaited: a scrape after a sync sees it) and the protector. */
   const observed = async (outcome: SyncOutcome) => {
+    void driver.configWritten().then(quiet);
     if (outcome.ok) lastHeld = outcome.held ?? [];
     await metrics.observeSync(outcome).catch((e) => logger.debug({ err: (e as Error).message }, 'metrics not updated'));
     // Not awaited: under throttling a protection call may take seconds; it never throws.

@@ -374,7 +374,7 @@ describe('src/entrypoint.sh outside Docker', () => {
     assert.ok(alive(haproxyPid), 'HAProxy master runs');
     // The daemon (node itself, by exec) runs with the entrypoint's V8 flags, which this node accepted.
     const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
-    assert.deepEqual(argv.slice(1, 5), ['--max-semi-space-size=1', '--heap-growing-percent=20', '--lite-mode', '--no-node-snapshot'], argv.join(' '));
+    assert.deepEqual(argv.slice(1, 6), ['--max-semi-space-size=1', '--heap-growing-percent=20', '--lite-mode', '--no-node-snapshot', '--expose-gc'], argv.join(' '));
     // The run dir was created private to the user.
     assert.equal(statSync(path.join(dir, 'run')).mode & 0o777, 0o700);
 
@@ -432,8 +432,8 @@ describe('src/entrypoint.sh outside Docker', () => {
       return r.stdout.trim();
     };
     const cli = path.join(ROOT, 'dist', 'src', 'cli.js');
-    assert.equal(args('run'), `--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode --no-node-snapshot ${cli} run`);
-    assert.equal(args('once'), `--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode --no-node-snapshot ${cli} once`);
+    assert.equal(args('run'), `--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode --no-node-snapshot --expose-gc ${cli} run`);
+    assert.equal(args('once'), `--max-semi-space-size=1 --heap-growing-percent=20 --lite-mode --no-node-snapshot --expose-gc ${cli} once`);
     assert.equal(args('run', { RTMP_PROXY_NODE_FLAGS: '--max-semi-space-size=4' }), `--max-semi-space-size=4 ${cli} run`);
     assert.equal(args('run', { RTMP_PROXY_NODE_FLAGS: '' }), `${cli} run`);
     assert.equal(args('status'), `${cli} status`);
