@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../src/config.js';
 import { ownerOf } from '../src/core/ownership.js';
 import { afterEventStep, planEventStep, withFleetChanges, type EventStepSettings, type FleetChange, type KnownBackend } from '../src/core/event-step.js';
 import type { Discovery } from '../src/discovery/types.js';
+import { CliSession } from '../src/haproxy/cli-session.js';
 import { CliCommandError } from '../src/haproxy/cli-socket.js';
 import { HaproxyDriver } from '../src/haproxy/driver.js';
 import { RuntimeApi } from '../src/haproxy/runtime-api.js';
@@ -221,20 +222,24 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     assert.equal((await state(newcomer.address))?.maintenance, false);
   });
 
-  test("chained changes (an add's `state ready; enable health`): one round trip; HAProxy runs each, and a refused one rejects with its words", async () => {
-    const api = new RuntimeApi(config.haproxySocket);
+  test("chained changes (an add's `state ready` and `enable health`): one round trip; HAProxy runs each, and a refused one rejects with its words", async (t) => {
+    const session = new CliSession(config.haproxySocket);
+    t.after(() => session.close());
     const target = asServer(BACKENDS[5]!).name;
-    await api.disableServer('bk_rtmp', target);
-    await api.changeAll([`set server bk_rtmp/${target} state ready`, `enable health bk_rtmp/${target}`]);
-    assert.equal((await state(BACKENDS[5]!))?.maintenance, false);
-    await api.disableServer('bk_rtmp', target);
-    const refused = await api.changeAll([`set server bk_rtmp/${target} state ready`, 'enable health bk_rtmp/no-such-server']).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.ok(refused instanceof CliCommandError && /No such server/.test(refused.answer), String(refused));
-    assert.equal((await state(BACKENDS[5]!))?.maintenance, false, 'the command before the refused one ran: chain only what may run regardless');
-    await assert.rejects(api.changeAll(['disable server bk_rtmp/a; enable server bk_rtmp/b']), /must not contain ";"/);
+    // A connection each (`a; b`), and the kept session the driver uses (one line each, one write).
+    for (const api of [new RuntimeApi(config.haproxySocket), new RuntimeApi(config.haproxySocket, '', 5000, session)]) {
+      await api.disableServer('bk_rtmp', target);
+      await api.changeAll([`set server bk_rtmp/${target} state ready`, `enable health bk_rtmp/${target}`]);
+      assert.equal((await state(BACKENDS[5]!))?.maintenance, false);
+      await api.disableServer('bk_rtmp', target);
+      const refused = await api.changeAll([`set server bk_rtmp/${target} state ready`, 'enable health bk_rtmp/no-such-server']).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(refused instanceof CliCommandError && /No such server/.test(refused.answer), String(refused));
+      assert.equal((await state(BACKENDS[5]!))?.maintenance, false, 'the command before the refused one ran: chain only what may run regardless');
+      await assert.rejects(api.changeAll(['disable server bk_rtmp/a; enable server bk_rtmp/b']), /must not contain ";"/);
+    }
     // Through the master CLI (the admin socket gone), every command of the chain reaches the worker.
     const pids = (await driver.process.masterStatus()).workerPids;
     const viaMaster = RuntimeApi.viaMaster(config.haproxyMasterSocket, pids[pids.length - 1]!);
