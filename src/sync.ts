@@ -236,7 +236,7 @@ export class Syncer {
       };
       let taken = false;
       /** What a look without the lock read and decided, when it found something to do. */
-      let looked: { snapshot: HaproxySnapshot; made: Awaited<ReturnType<typeof decideOn>>; seq: number; stillCurrent(): boolean } | undefined;
+      let looked: { snapshot: HaproxySnapshot; made: Awaited<ReturnType<typeof decideOn>>; seq: number; stillCurrent(): boolean; knownSince(): Promise<HaproxySnapshot | undefined> } | undefined;
       if (lookFirst) {
         const look = await inStage('apply', () => haproxy.peek());
         const seq = this.eventSeq;
@@ -248,7 +248,7 @@ export class Syncer {
             take(made);
             after = look.snapshot;
             taken = true;
-          } else looked = { snapshot: look.snapshot, made, seq, stillCurrent: look.stillCurrent };
+          } else looked = { snapshot: look.snapshot, made, seq, stillCurrent: look.stillCurrent, knownSince: look.knownSince };
         }
       }
       // From the read to the file, no event step in between (they wait): what was read is what runs.
@@ -258,11 +258,11 @@ export class Syncer {
         // The look still stands when no event came and nothing changed HAProxy since its read: the lock
         // is then held for the change alone, not for a second read and decision of thousands of Servers.
         const stands = looked !== undefined && looked.seq === this.eventSeq && looked.stillCurrent();
-        let snapshot = stands ? looked!.snapshot : await inStage('apply', () => haproxy.snapshot());
-        if (stands) {
-          forgetGone(snapshot);
-          take(looked!.made);
-        } else {
+        // Else, when only event steps changed HAProxy since the look, what they made of it is known:
+        // decided again on that, not on a second read of thousands of Servers under the lock.
+        let known = stands ? undefined : await looked?.knownSince();
+        let snapshot = stands ? looked!.snapshot : (known ?? (await inStage('apply', () => haproxy.snapshot())));
+        const decideOnSnapshot = async () => {
           if (this.stopping.size > 0 && snapshot.running) {
             forgetGone(snapshot);
             // A drain whose background file write failed: the file adopts it rather than a reload
@@ -273,24 +273,41 @@ export class Syncer {
               snapshot = { ...snapshot, file: text };
             }
           }
-          take(await decideOn(snapshot));
+          return decideOn(snapshot);
+        };
+        if (stands) {
+          forgetGone(snapshot);
+          take(looked!.made);
+        } else {
+          let made = await decideOnSnapshot();
+          // A reload must hold every Server busy right now, and what is known has sessions as last read: read.
+          if (known && (made.decision.change.kind === 'reload' || made.decision.change.kind === 'start')) {
+            known = undefined;
+            snapshot = await inStage('apply', () => haproxy.snapshot());
+            made = await decideOnSnapshot();
+          }
+          take(made);
         }
         const { change } = decision;
-        if (change.kind === 'none' && snapshot.running) after = snapshot;
+        // (What is known carries sessions as last read: the outcome's backend is read after the lock then.)
+        if (change.kind === 'none' && snapshot.running && !known) after = snapshot;
         if (change.kind === 'start' || change.kind === 'reload') {
           await inStage('apply', () => haproxy.install(change.text, snapshot.file, change.kind));
           // What the new worker runs, which event steps then go by (unread: the next sync reads it).
           after = await haproxy.readBack().catch((e: Error) => void logger.debug({ err: e.message }, 'backend not readable right after the start or reload'));
         } else if (change.kind === 'runtime') {
-          changes = await inStage('apply', () => haproxy.applySteps(change.plan, renderer.serverOptions, undefined, this.stopping));
+          changes = await inStage('apply', () => haproxy.applySteps(change.plan, renderer.serverOptions, undefined, this.stopping, snapshot));
           if (change.peerPlan) await inStage('apply', () => haproxy.applySteps(change.peerPlan!, renderer.peerServerOptions, PEER_BACKEND));
           if (peering && changes.claimed.length > 0) {
             // Claimed (visible to peers, taking nothing): asked again, then enabled only where no peer holds it.
             const settled = settleClaims(changes.claimed, await this.deps.proxies!.readPeers(peering.asked));
             await inStage('apply', () => haproxy.settleClaims(settled.enable, settled.release, this.stopping));
           }
-          const ran = await inStage('apply', () => haproxy.readBack());
-          after = ran;
+          // What runs now, computed from the steps HAProxy accepted (as after an event step), so the lock
+          // is not held for a read of thousands of Servers; the outcome's backend is read after the lock.
+          // Read back when a step was refused, or the peers' backend or claims changed too.
+          let ran = haproxy.knownBackend();
+          if (ran === undefined) after = ran = await inStage('apply', () => haproxy.readBack());
           if (deferConfigFile) {
             // Rendered when its write's turn comes, after the lock (at thousands of Servers a render
             // is tens of ms): written even when all steps were refused and it says what the file says.

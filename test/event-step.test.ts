@@ -6,13 +6,14 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
 import { ownerOf } from '../src/core/ownership.js';
-import { afterEventStep, planEventStep, withFleetChanges, type EventStepSettings, type FleetChange, type KnownBackend } from '../src/core/event-step.js';
+import type { MembershipPlan } from '../src/core/plan.js';
+import { afterEventStep, afterSyncSteps, planEventStep, withFleetChanges, type EventStepSettings, type FleetChange, type KnownBackend } from '../src/core/event-step.js';
 import type { Discovery } from '../src/discovery/types.js';
 import { CliSession } from '../src/haproxy/cli-session.js';
 import { CliCommandError } from '../src/haproxy/cli-socket.js';
 import { HaproxyDriver } from '../src/haproxy/driver.js';
 import { RuntimeApi } from '../src/haproxy/runtime-api.js';
-import { serverNameForAddress, type RuntimeServer, type Server } from '../src/model.js';
+import { serverNameForAddress, type RuntimeChanges, type RuntimeServer, type Server } from '../src/model.js';
 import { ConfigRenderer, renderSettingsFrom } from '../src/render/template.js';
 import { createSyncer, Syncer } from '../src/sync.js';
 import { capturingLogger } from './helpers/logs.js';
@@ -63,6 +64,25 @@ describe('planEventStep: what one event does at once', () => {
     assert.deepEqual(afterEventStep(afterEventStep(added, { kind: 'add', server: server(3) }), { kind: 'drain', name: 's1' }), added);
     const released = afterEventStep(drained, { kind: 'claim', server: server(4) }, false);
     assert.deepEqual(released.servers.map((s) => [s.name, s.maintenance]).at(-1), ['s4', true], 'a claim the peers did not confirm is in HAProxy, out of rotation');
+  });
+
+  test("afterSyncSteps: what a sync's accepted steps made of what it decided on; unknown after a refusal or a claim", () => {
+    const plan = (o: Partial<MembershipPlan>): MembershipPlan => ({ add: [], enable: [], claim: [], disable: [], cut: [], delete: [], conflicts: [], draining: [], held: [], configServers: [], ...o });
+    const done = (o: Partial<RuntimeChanges>): RuntimeChanges => ({ added: [], enabled: [], claimed: [], disabled: [], deleted: [], cut: [], ...o });
+    const before = { ...known([running(1), running(2, { maintenance: true, sessions: 1 }), running(3, { maintenance: true }), running(4)], { s9: 2 }), running: true, file: 'the file' };
+    const steps = plan({ disable: [{ name: 's1', reason: 'removed' }], enable: ['s2', 's7'], cut: ['s2'], delete: ['s3'], add: [{ server: server(5), enable: true }, { server: server(6), enable: false }] });
+    const after = afterSyncSteps(before, steps, done({ disabled: ['s1'], enabled: ['s2'], cut: ['s2'], deleted: ['s3'], added: ['s5', 's6'] }), new Set(['s5']), new Set(['s7']));
+    assert.deepEqual(
+      after?.servers.map((s) => [s.name, s.maintenance, s.sessions]),
+      [['s1', true, 0], ['s2', false, 0], ['s4', false, 0], ['s5', false, 0], ['s6', true, 0]],
+      's7 stopping (its enable skipped) is no refusal; s6 added held',
+    );
+    assert.equal(after?.sessionsInOldWorkers.get('s9'), 2);
+    assert.deepEqual(Object.keys(after!).sort(), ['servers', 'sessionsInOldWorkers'], 'the snapshot\'s file text is not kept');
+    assert.equal(afterSyncSteps(before, steps, done({ disabled: ['s1'], enabled: ['s2'], cut: ['s2'], deleted: ['s3'], added: ['s6'] }), new Set(), new Set(['s7'])), undefined, 'an add refused (maybe half done)');
+    assert.equal(afterSyncSteps(before, plan({ delete: ['s3'] }), done({}), new Set(), new Set()), undefined, 'a delete refused');
+    assert.equal(afterSyncSteps(before, plan({ claim: ['s4'] }), done({ claimed: ['s4'] }), new Set(), new Set()), undefined, 'claims: the peers decide');
+    assert.deepEqual(afterSyncSteps(before, plan({}), done({}), new Set(), new Set())?.servers, before.servers);
   });
 
   test('withFleetChanges: the events after a discovery, in order, on the fleet it found', () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
-import type { AppliedEventStep } from '../src/core/event-step.js';
+import type { AppliedEventStep, KnownBackend } from '../src/core/event-step.js';
 import type { HaproxySnapshot } from '../src/core/reconcile.js';
 import type { HaproxyClient } from '../src/haproxy/driver.js';
 import { ConfigValidationError } from '../src/haproxy/process.js';
@@ -38,9 +38,11 @@ class RecordingClient implements HaproxyClient {
   }
   /** What peek's stillCurrent() answers: false as if an event step changed HAProxy during the read. */
   peekStaysCurrent = true;
+  /** What peek's knownSince() answers: undefined, as when more than event steps changed HAProxy since the read. */
+  knownSinceValue: HaproxySnapshot | undefined = undefined;
   async peek() {
     this.record('peek');
-    return { snapshot: this.snapshotValue, stillCurrent: () => this.peekStaysCurrent };
+    return { snapshot: this.snapshotValue, stillCurrent: () => this.peekStaysCurrent, knownSince: async () => this.knownSinceValue };
   }
   async applySteps(): Promise<RuntimeChanges> {
     this.record('applySteps');
@@ -54,6 +56,11 @@ class RecordingClient implements HaproxyClient {
     this.record('readBack');
     return { servers: this.backendValue, sessionsInOldWorkers: new Map() };
   }
+  /** What knownBackend() answers after applySteps: undefined, as when a step was refused (then a read back). */
+  knownValue: KnownBackend | undefined = undefined;
+  knownBackend() {
+    return this.knownValue;
+  }
   exclusively<T>(fn: () => Promise<T>): Promise<T> {
     return fn();
   }
@@ -64,8 +71,11 @@ class RecordingClient implements HaproxyClient {
   async settleClaims() {
     this.record('settleClaims');
   }
-  async writeConfig() {
+  /** The texts writeConfig was given. */
+  written: string[] = [];
+  async writeConfig(text: string) {
     this.record('writeConfig');
+    this.written.push(text);
   }
   writeConfigSoon() {
     this.record('writeConfigSoon');
@@ -207,6 +217,25 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
   });
 
+  test("a runtime change whose steps were all accepted: what runs is what they made of it, not read under the lock; the backend is read after", async () => {
+    const client = new RecordingClient();
+    const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
+    let discovered = fleet;
+    const syncer = syncerWith(client, { renderer, discover: async () => discovered });
+    const running = (servers: Server[]) => servers.map((s) => ({ ...s, sessions: 0, maintenance: false, status: 'UP' }));
+    assert.ok((await syncer.sync()).ok); // start
+    client.snapshotValue = { running: true, file: renderer.render(fleet.map((s) => ({ ...s, draining: false }))), servers: running(fleet), sessionsInOldWorkers: new Map() };
+    discovered = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
+    client.knownValue = { servers: running(discovered), sessionsInOldWorkers: new Map() };
+    client.backendValue = running(discovered);
+    client.calls = [];
+    const change = await syncer.sync();
+    assert.ok(change.ok && change.action === 'runtime', JSON.stringify(change));
+    assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'writeConfig', 'backend']);
+    assert.deepEqual(change.backend?.map((b) => b.name), ['s1', 's2', 's3']);
+    assert.equal(client.written.at(-1), renderer.render(discovered.map((s) => ({ ...s, draining: false }))), 'the file follows what the steps made');
+  });
+
   test('a sync that looks first (the scheduled ones): nothing to do, nothing else asked; something to do, applied from the look unless HAProxy changed since', async () => {
     const client = new RecordingClient();
     const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
@@ -243,6 +272,20 @@ describe('Syncer with an injected HAProxy client', () => {
     client.calls = [];
     const again = await syncer.sync(look);
     assert.ok(again.ok && again.action === 'runtime', JSON.stringify(again));
+    assert.deepEqual(client.calls, ['peek', 'snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
+
+    // Only event steps changed it since the look: decided again on what they made of it, unread.
+    client.knownSinceValue = client.snapshotValue;
+    client.calls = [];
+    const known = await syncer.sync(look);
+    assert.ok(known.ok && known.action === 'runtime', JSON.stringify(known));
+    assert.deepEqual(client.calls, ['peek', 'applySteps', 'readBack', 'writeConfigSoon']);
+
+    // What is known would call for a reload (its file differs): a reload must hold what is busy right now, so read first.
+    client.knownSinceValue = { ...client.snapshotValue, file: '# not what runs\n' };
+    client.calls = [];
+    const read = await syncer.sync(look);
+    assert.ok(read.ok && read.action === 'runtime', JSON.stringify(read));
     assert.deepEqual(client.calls, ['peek', 'snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
   });
 });

@@ -7,8 +7,9 @@
  * event at once; a step that did it all needs none (the scheduled sync still comes). Pure: data in,
  * data out.
  */
-import type { RuntimeServer, Server } from '../model.js';
+import type { RuntimeChanges, RuntimeServer, Server } from '../model.js';
 import { ownerOf } from './ownership.js';
+import type { MembershipPlan } from './plan.js';
 
 /** What the current HAProxy worker runs, as last read (the driver's snapshot), plus the event steps since. */
 export interface KnownBackend {
@@ -85,6 +86,48 @@ export function afterEventStep(known: KnownBackend, step: Exclude<EventStep, { k
   if (known.servers.some((s) => s.name === step.server.name)) return known;
   const { name, address, port } = step.server;
   return { ...known, servers: [...known.servers, { name, address, port, sessions: 0, maintenance: !routable, status: routable ? 'no check' : 'MAINT' }] };
+}
+
+/**
+ * What runs after a sync's runtime steps on bk_rtmp, without reading it back, as after an event step:
+ * `before` (what the sync decided on) with the steps HAProxy accepted. Undefined when a step was
+ * refused (HAProxy may have taken part of it: an `add server` whose `state ready` was refused) or
+ * claims were made (the peers' answers decide them): then what runs must be read.
+ */
+export function afterSyncSteps(
+  before: KnownBackend,
+  plan: MembershipPlan,
+  done: RuntimeChanges,
+  /** The new Servers added in rotation (the others were added in maintenance: held, or stopping). */
+  addedInRotation: ReadonlySet<string>,
+  /** Servers whose enable was skipped (stopping): not a refusal. */
+  notEnabled: ReadonlySet<string>,
+): KnownBackend | undefined {
+  const all =
+    done.disabled.length === plan.disable.length &&
+    done.added.length === plan.add.length &&
+    done.enabled.length === plan.enable.filter((name) => !notEnabled.has(name)).length &&
+    plan.claim.length === 0 &&
+    done.cut.length === plan.cut.length &&
+    done.deleted.length === plan.delete.length;
+  if (!all) return undefined;
+  const disabled = new Set(done.disabled);
+  const enabled = new Set(done.enabled);
+  const cut = new Set(done.cut);
+  const deleted = new Set(done.deleted);
+  const servers: RuntimeServer[] = [];
+  for (const s of before.servers) {
+    if (deleted.has(s.name)) continue;
+    const maintenance = enabled.has(s.name) ? false : disabled.has(s.name) ? true : s.maintenance;
+    servers.push(maintenance === s.maintenance && !cut.has(s.name) ? s : { ...s, maintenance, status: maintenance ? 'MAINT' : 'no check', ...(cut.has(s.name) && { sessions: 0 }) });
+  }
+  for (const { server } of plan.add) {
+    const { name, address, port } = server;
+    const routable = addedInRotation.has(name);
+    servers.push({ name, address, port, sessions: 0, maintenance: !routable, status: routable ? 'no check' : 'MAINT' });
+  }
+  // Only what is known: `before` may be a whole snapshot (its file text is not kept).
+  return { servers, sessionsInOldWorkers: before.sessionsInOldWorkers, ...(before.peers && { peers: before.peers }) };
 }
 
 /** A fleet change an ECS task event brought (src/discovery/task-events.ts). */

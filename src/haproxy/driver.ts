@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { formatAddress, PEER_BACKEND, RTMP_BACKEND, RTMP_FRONTEND, type HealthState, type RuntimeChanges, type RuntimeServer } from '../model.js';
 import type { MembershipPlan } from '../core/plan.js';
 import type { HaproxySnapshot } from '../core/reconcile.js';
-import { afterEventStep, type AppliedEventStep, type EventStep, type KnownBackend } from '../core/event-step.js';
+import { afterEventStep, afterSyncSteps, type AppliedEventStep, type EventStep, type KnownBackend } from '../core/event-step.js';
 import { ConfigFileWriter, readConfigFile, writeConfigAtomically } from './config-file.js';
 import { ensureHealthMap, setHealthState } from './health-state.js';
 import { HaproxyProcess, type MasterStatus } from './process.js';
@@ -57,15 +57,18 @@ export interface HaproxyClient {
   /**
    * The same, read without the lock (a scheduled sync, which mostly changes nothing). `stillCurrent()`
    * is true while nothing changed HAProxy since the read began (no event step, no sync's change), and
-   * then makes this read what event steps go by, as a snapshot under the lock does.
+   * then makes this read what event steps go by, as a snapshot under the lock does. `knownSince()`
+   * (under the lock, when the read does not stand): what runs without reading it again, when only
+   * event steps changed HAProxy since the read began (what was known before it, with those steps);
+   * undefined otherwise.
    */
-  peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean }>;
+  peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean; knownSince(): Promise<HaproxySnapshot | undefined> }>;
   /**
    * Applies a membership plan to a backend (bk_rtmp by default) step by step; a refused step is logged
    * and left for the next sync. `neverRoutable` (read before each step): Servers ECS is stopping,
    * never added enabled, enabled or claimed, whatever the plan made before their event said.
    */
-  applySteps(plan: MembershipPlan, serverOptions: string, backend?: string, neverRoutable?: ReadonlySet<string>): Promise<RuntimeChanges>;
+  applySteps(plan: MembershipPlan, serverOptions: string, backend?: string, neverRoutable?: ReadonlySet<string>, before?: KnownBackend): Promise<RuntimeChanges>;
   /** Settles claims (core/ownership.ts): these Servers back in rotation, those back to maintenance. */
   settleClaims(enable: readonly string[], release: readonly string[], neverRoutable?: ReadonlySet<string>): Promise<void>;
   /**
@@ -77,6 +80,12 @@ export interface HaproxyClient {
   backend(): Promise<BackendSnapshot>;
   /** The same, read back after a sync's change (under `exclusively`): what event steps go by from now. */
   readBack(): Promise<BackendSnapshot>;
+  /**
+   * What event steps go by: the last read plus the steps since; undefined when what runs must be read
+   * (a sync changed it and could not tell what it made of it). After `applySteps` given `before`, what
+   * the steps made of it, when HAProxy accepted every one.
+   */
+  knownBackend(): KnownBackend | undefined;
   /** Replaces the config file once `haproxy -c` accepts the text; HAProxy is not touched. */
   writeConfig(text: string): Promise<void>;
   /**
@@ -108,6 +117,8 @@ export class HaproxyDriver implements HaproxyClient {
   private readonly configFile: ConfigFileWriter;
   /** What the current worker runs as a sync last read it, with the event steps since; undefined once a sync changed it, until its read-back. */
   private known: KnownBackend | undefined;
+  /** Counts the times `known` was replaced or dropped other than by an event step: what a look can build on. */
+  private knownLineage = 0;
   /** Counts changes to what runs (a sync's, an event step's), at their start and end: a read without the lock stands only if it did not move. */
   private changeCount = 0;
   /** The tail of `exclusively`'s queue. */
@@ -181,7 +192,7 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   async snapshot(): Promise<HaproxySnapshot> {
-    this.known = undefined;
+    this.forgetKnown();
     const read = await this.whatRuns();
     if (read.running) this.known = read;
     return read;
@@ -201,29 +212,46 @@ export class HaproxyDriver implements HaproxyClient {
     return { servers, sessionsInOldWorkers, ...(this.opts.peering && { peers: await api.servers(PEER_BACKEND) }) };
   }
 
-  async peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean }> {
+  async peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean; knownSince(): Promise<HaproxySnapshot | undefined> }> {
     const at = this.changeCount;
+    const lineage = this.knownLineage;
     const read = await this.whatRuns();
     return {
       snapshot: read,
       stillCurrent: () => {
         if (!read.running || this.changeCount !== at) return false;
+        this.forgetKnown();
         this.known = read;
         return true;
+      },
+      knownSince: async () => {
+        if (!read.running || this.knownLineage !== lineage || this.known === undefined) return undefined;
+        const { servers, sessionsInOldWorkers, peers } = this.known;
+        return { running: true, file: await this.configFile.read(), servers: [...servers], sessionsInOldWorkers, ...(peers && { peers: [...peers] }) };
       },
     };
   }
 
-  async readBack(): Promise<BackendSnapshot> {
+  /** What is known is dropped (to be read, or replaced by a read): a look from before cannot build on it. */
+  private forgetKnown(): void {
     this.known = undefined;
+    this.knownLineage++;
+  }
+
+  async readBack(): Promise<BackendSnapshot> {
+    this.forgetKnown();
     const read = await this.backend();
     this.known = read;
     return read;
   }
 
-  /** A sync's change: what runs is unknown from now until it is read back. */
+  knownBackend(): KnownBackend | undefined {
+    return this.known;
+  }
+
+  /** A sync's change: what runs is unknown from now until it is read back (or computed from its steps). */
   private changing<T>(fn: () => Promise<T>): Promise<T> {
-    this.known = undefined;
+    this.forgetKnown();
     return this.counted(fn);
   }
 
@@ -336,14 +364,20 @@ export class HaproxyDriver implements HaproxyClient {
     return { masterPid, master, masterError, adminError, current, old, unreachableWorkers };
   }
 
-  /** Through the way to the current worker the snapshot before it found. */
-  applySteps(plan: MembershipPlan, serverOptions: string, backend: string = RTMP_BACKEND, neverRoutable: ReadonlySet<string> = new Set()): Promise<RuntimeChanges> {
-    return this.changing(() => this.stepsOf(plan, serverOptions, backend, neverRoutable));
+  /**
+   * Through the way to the current worker the snapshot before it found. With `before` (what the sync
+   * decided on, bk_rtmp), what the steps made of it becomes what event steps go by, unread.
+   */
+  applySteps(plan: MembershipPlan, serverOptions: string, backend: string = RTMP_BACKEND, neverRoutable: ReadonlySet<string> = new Set(), before?: KnownBackend): Promise<RuntimeChanges> {
+    return this.changing(() => this.stepsOf(plan, serverOptions, backend, neverRoutable, before));
   }
 
-  private async stepsOf(plan: MembershipPlan, serverOptions: string, backend: string, neverRoutable: ReadonlySet<string>): Promise<RuntimeChanges> {
+  private async stepsOf(plan: MembershipPlan, serverOptions: string, backend: string, neverRoutable: ReadonlySet<string>, before?: KnownBackend): Promise<RuntimeChanges> {
     const api = this.worker;
     const done: RuntimeChanges = { added: [], enabled: [], claimed: [], disabled: [], deleted: [], cut: [] };
+    // As each step found it (neverRoutable changes as stop events arrive): what the steps made of `before`.
+    const addedInRotation = new Set<string>();
+    const notEnabled = new Set<string>();
     const addressOf = new Map(plan.configServers.map((s) => [s.name, formatAddress(s.address, s.port)]));
     const step = async (what: string, name: string, fn: () => Promise<void>, into: string[], why?: string) => {
       if (await this.step(what, name, fn, { address: addressOf.get(name), ...(why && { reason: why }) })) into.push(name);
@@ -355,14 +389,19 @@ export class HaproxyDriver implements HaproxyClient {
     }
     for (const { server, enable } of plan.add) {
       const routable = enable && !neverRoutable.has(server.name);
+      if (routable) addedInRotation.add(server.name);
       await step('added', server.name, () => api.addServer(backend, server, { enable: routable, options: serverOptions }), done.added, routable ? undefined : enable ? 'stopping' : 'held');
     }
-    for (const name of plan.enable) if (!neverRoutable.has(name)) await step('enabled', name, () => api.enableServer(backend, name), done.enabled);
+    for (const name of plan.enable) {
+      if (neverRoutable.has(name)) notEnabled.add(name);
+      else await step('enabled', name, () => api.enableServer(backend, name), done.enabled);
+    }
     for (const name of plan.claim) if (!neverRoutable.has(name)) await step('claimed', name, () => api.claimServer(backend, name), done.claimed);
     for (const name of plan.cut) {
       await step('cut', name, () => api.shutdownSessions(backend, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
     }
     for (const name of plan.delete) await step('deleted', name, () => api.deleteServer(backend, name), done.deleted);
+    if (before && backend === RTMP_BACKEND) this.known = afterSyncSteps(before, plan, done, addedInRotation, notEnabled);
     return done;
   }
 
@@ -413,7 +452,7 @@ export class HaproxyDriver implements HaproxyClient {
       }
     }
     if (!done) {
-      this.known = undefined; // refused: what runs is not what was thought; the next sync reads it
+      this.forgetKnown(); // refused: what runs is not what was thought; the next sync reads it
       return { ...step, settled: false };
     }
     const known = afterEventStep(before, step, routable);
