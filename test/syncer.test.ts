@@ -114,6 +114,17 @@ describe('Syncer with an injected HAProxy client', () => {
       now: () => 1_000_000,
       random: () => 0,
     });
+  const running = (servers: Server[]) => servers.map((s) => ({ ...s, sessions: 0, maintenance: false, status: 'UP' }));
+  /** A syncer that started HAProxy with `fleet`, which now runs as rendered; its discovery answers `discovered.servers`. */
+  async function startedSyncer() {
+    const client = new RecordingClient();
+    const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
+    const discovered = { servers: fleet };
+    const syncer = syncerWith(client, { renderer, discover: async () => discovered.servers });
+    assert.ok((await syncer.sync()).ok); // start: the fleet rendered
+    client.snapshotValue = { running: true, file: renderer.render(fleet.map((s) => ({ ...s, draining: false }))), servers: running(fleet), sessionsInOldWorkers: new Map() };
+    return { client, renderer, syncer, discovered };
+  }
   const failure = (o: SyncOutcome): SyncFailure => {
     assert.equal(o.ok, false, 'the sync failed');
     return o as SyncFailure;
@@ -188,18 +199,12 @@ describe('Syncer with an injected HAProxy client', () => {
   });
 
   test('each fleet is rendered once: what runs was rendered by the sync that brought it there', async () => {
-    const client = new RecordingClient();
-    const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
-    let discovered = fleet;
-    const syncer = syncerWith(client, { renderer, discover: async () => discovered });
-    const running = (servers: Server[]) => servers.map((s) => ({ ...s, sessions: 0, maintenance: false, status: 'UP' }));
-    assert.ok((await syncer.sync()).ok); // start: the fleet rendered
+    const { client, renderer, syncer, discovered } = await startedSyncer();
     assert.equal(renderer.renders, 1);
-    client.snapshotValue = { running: true, file: renderer.render(fleet.map((s) => ({ ...s, draining: false }))), servers: running(fleet), sessionsInOldWorkers: new Map() };
     for (let i = 0; i < 3; i++) assert.ok((await syncer.sync()).ok);
     assert.equal(renderer.renders, 1, 'steady syncs render nothing new');
-    discovered = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
-    client.backendValue = running(discovered);
+    discovered.servers = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
+    client.backendValue = running(discovered.servers);
     client.calls = [];
     const outcome = await syncer.sync();
     assert.ok(outcome.ok && outcome.action === 'runtime', JSON.stringify(outcome));
@@ -207,10 +212,10 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.equal(renderer.renders, 2, 'a change renders the new backend once');
 
     // After an ECS task event: the change is live once applied; the file is handed over to be written in the background.
-    const three = discovered;
+    const three = discovered.servers;
     client.snapshotValue = { running: true, file: renderer.render(three.map((s) => ({ ...s, draining: false }))), servers: running(three), sessionsInOldWorkers: new Map() };
-    discovered = [...three, { name: 's4', address: '10.0.0.4', port: 1935 }];
-    client.backendValue = running(discovered);
+    discovered.servers = [...three, { name: 's4', address: '10.0.0.4', port: 1935 }];
+    client.backendValue = running(discovered.servers);
     client.calls = [];
     const deferred = await syncer.sync({ deferConfigFile: true });
     assert.ok(deferred.ok && deferred.action === 'runtime', JSON.stringify(deferred));
@@ -218,32 +223,20 @@ describe('Syncer with an injected HAProxy client', () => {
   });
 
   test("a runtime change whose steps were all accepted: what runs is what they made of it, not read under the lock; the backend is read after", async () => {
-    const client = new RecordingClient();
-    const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
-    let discovered = fleet;
-    const syncer = syncerWith(client, { renderer, discover: async () => discovered });
-    const running = (servers: Server[]) => servers.map((s) => ({ ...s, sessions: 0, maintenance: false, status: 'UP' }));
-    assert.ok((await syncer.sync()).ok); // start
-    client.snapshotValue = { running: true, file: renderer.render(fleet.map((s) => ({ ...s, draining: false }))), servers: running(fleet), sessionsInOldWorkers: new Map() };
-    discovered = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
-    client.knownValue = { servers: running(discovered), sessionsInOldWorkers: new Map() };
-    client.backendValue = running(discovered);
+    const { client, renderer, syncer, discovered } = await startedSyncer();
+    discovered.servers = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
+    client.knownValue = { servers: running(discovered.servers), sessionsInOldWorkers: new Map() };
+    client.backendValue = running(discovered.servers);
     client.calls = [];
     const change = await syncer.sync();
     assert.ok(change.ok && change.action === 'runtime', JSON.stringify(change));
     assert.deepEqual(client.calls, ['snapshot', 'applySteps', 'writeConfig', 'backend']);
     assert.deepEqual(change.backend?.map((b) => b.name), ['s1', 's2', 's3']);
-    assert.equal(client.written.at(-1), renderer.render(discovered.map((s) => ({ ...s, draining: false }))), 'the file follows what the steps made');
+    assert.equal(client.written.at(-1), renderer.render(discovered.servers.map((s) => ({ ...s, draining: false }))), 'the file follows what the steps made');
   });
 
   test('a sync that looks first (the scheduled ones): nothing to do, nothing else asked; something to do, applied from the look unless HAProxy changed since', async () => {
-    const client = new RecordingClient();
-    const renderer = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config));
-    let discovered = fleet;
-    const syncer = syncerWith(client, { renderer, discover: async () => discovered });
-    const running = (servers: Server[]) => servers.map((s) => ({ ...s, sessions: 0, maintenance: false, status: 'UP' }));
-    assert.ok((await syncer.sync()).ok); // start
-    client.snapshotValue = { running: true, file: renderer.render(fleet.map((s) => ({ ...s, draining: false }))), servers: running(fleet), sessionsInOldWorkers: new Map() };
+    const { client, syncer, discovered } = await startedSyncer();
     const look = { lookFirst: true, deferConfigFile: true };
 
     client.calls = [];
@@ -260,8 +253,8 @@ describe('Syncer with an injected HAProxy client', () => {
     client.peekStaysCurrent = true;
 
     // Something to do, and nothing changed HAProxy since the look: applied from it, no second read under the lock.
-    discovered = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
-    client.backendValue = running(discovered);
+    discovered.servers = [...fleet, { name: 's3', address: '10.0.0.3', port: 1935 }];
+    client.backendValue = running(discovered.servers);
     client.calls = [];
     const change = await syncer.sync(look);
     assert.ok(change.ok && change.action === 'runtime', JSON.stringify(change));
