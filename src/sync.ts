@@ -236,7 +236,7 @@ export class Syncer {
       };
       let taken = false;
       /** What a look without the lock read and decided, when it found something to do. */
-      let looked: { snapshot: HaproxySnapshot; made: Awaited<ReturnType<typeof decideOn>>; seq: number; stillCurrent(): boolean; knownSince(): Promise<HaproxySnapshot | undefined> } | undefined;
+      let looked: { look: Awaited<ReturnType<HaproxyClient['peek']>>; made: Awaited<ReturnType<typeof decideOn>>; seq: number } | undefined;
       if (lookFirst) {
         const look = await inStage('apply', () => haproxy.peek());
         const seq = this.eventSeq;
@@ -248,7 +248,7 @@ export class Syncer {
             take(made);
             after = look.snapshot;
             taken = true;
-          } else looked = { snapshot: look.snapshot, made, seq, stillCurrent: look.stillCurrent, knownSince: look.knownSince };
+          } else looked = { look, made, seq };
         }
       }
       // From the read to the file, no event step in between (they wait): what was read is what runs.
@@ -257,11 +257,11 @@ export class Syncer {
         const writeFile = async (text: string) => (deferConfigFile ? haproxy.writeConfigSoon(text) : await inStage('apply', () => haproxy.writeConfig(text)));
         // The look still stands when no event came and nothing changed HAProxy since its read: the lock
         // is then held for the change alone, not for a second read and decision of thousands of Servers.
-        const stands = looked !== undefined && looked.seq === this.eventSeq && looked.stillCurrent();
+        const stands = looked !== undefined && looked.seq === this.eventSeq && looked.look.stillCurrent();
         // Else, when only event steps changed HAProxy since the look, what they made of it is known:
         // decided again on that, not on a second read of thousands of Servers under the lock.
-        let known = stands ? undefined : await looked?.knownSince();
-        let snapshot = stands ? looked!.snapshot : (known ?? (await inStage('apply', () => haproxy.snapshot())));
+        let known = stands ? undefined : await looked?.look.knownSince();
+        let snapshot = stands ? looked!.look.snapshot : (known ?? (await inStage('apply', () => haproxy.snapshot())));
         const decideOnSnapshot = async () => {
           if (this.stopping.size > 0 && snapshot.running) {
             forgetGone(snapshot);
