@@ -22,7 +22,6 @@ export const IDLE_CHECK_MS = 2000;
 interface Batch {
   /** Answers this batch waits for: its set-up lines, its commands, then `show info`. */
   expect: number;
-  setup: number;
   answers: string[];
   resolve(answers: string[]): void;
   reject(e: Error): void;
@@ -69,7 +68,7 @@ export class CliSession {
     const lines = [...setup, ...commands, 'show info'];
     const answers = await new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => this.drop(conn, new Error(`no answer from ${this.socketPath} to "${commands.join('; ') || 'show info'}" within ${this.timeoutMs} ms`)), this.timeoutMs);
-      conn.batches.push({ expect: lines.length, setup: setup.length, answers: [], resolve, reject, timer });
+      conn.batches.push({ expect: lines.length, answers: [], resolve, reject, timer });
       conn.lastWrite = Date.now();
       conn.socket.write(`${lines.join('\n')}\n`);
     });
