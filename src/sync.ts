@@ -21,7 +21,7 @@ import { forgetSettledPeers, peerServers, peersToAsk, settleClaims, type ProxyTa
 import { createProxyDiscovery, type ProxyDiscovery } from './discovery/proxies.js';
 import type { Discovery } from './discovery/types.js';
 import { findBusyServers } from './discovery/busy-check.js';
-import { HaproxyDriver, type HaproxyClient } from './haproxy/driver.js';
+import { HaproxyDriver, type HaproxyClient, type Look } from './haproxy/driver.js';
 import { ConfigValidationError } from './haproxy/process.js';
 import { FailureLog, type Logger } from './log.js';
 import { backendServers, PEER_BACKEND, type DropHeld, type HealthState, type RenderedServer, type RuntimeChanges, type Server, type SyncAction, type SyncOutcome, type SyncStage } from './model.js';
@@ -94,8 +94,10 @@ export class Syncer {
    * HAProxy took it; the config file is then rewritten and validated in the background, so a change
    * that follows at once (ECS task events) does not wait for `haproxy -c`. `lookFirst` (scheduled
    * syncs, which mostly change nothing): HAProxy is read and the decision made without the lock, so an
-   * event step never waits for them (BUSY_CHECK's pages, `show stat` of thousands of Servers); only
-   * when there is something to do, or HAProxy changed meanwhile, is it all done again under the lock.
+   * event step never waits for them (BUSY_CHECK's pages, `show stat` of thousands of Servers). When
+   * event steps changed HAProxy meanwhile, it decides again on what they made of it, still without the
+   * lock; the lock is then held for the change alone. Only when more than event steps changed HAProxy,
+   * or a reload is called for, is it read and decided again under the lock.
    */
   sync(opts: { deferConfigFile?: boolean; lookFirst?: boolean } = {}): Promise<SyncOutcome> {
     this.inFlight ??= this.runSync(opts.deferConfigFile ?? false, opts.lookFirst ?? false).finally(() => (this.inFlight = undefined));
@@ -234,34 +236,57 @@ export class Syncer {
         const present = new Set(snapshot.servers.map((s) => s.name));
         for (const name of this.stopping) if (!present.has(name)) this.stopping.delete(name);
       };
+      /** A drain whose background file write failed is adopted under the lock: a look cannot decide on it. */
+      const decidable = (snapshot: HaproxySnapshot) => snapshot.running && (this.stopping.size === 0 || adoptDrains(snapshot, this.stopping, render) === undefined);
       let taken = false;
-      /** What a look without the lock read and decided, when it found something to do. */
-      let looked: { look: Awaited<ReturnType<HaproxyClient['peek']>>; made: Awaited<ReturnType<typeof decideOn>>; seq: number } | undefined;
+      let look: Look | undefined;
+      /**
+       * A decision taken without the lock: what it was decided on (the look's read, or what event steps
+       * made of it: sessions as last read), and `stands()`, true while no event came and nothing changed
+       * HAProxy since, so that under the lock it is only applied.
+       */
+      let looked: { made: Awaited<ReturnType<typeof decideOn>>; snapshot: HaproxySnapshot; onKnown: boolean; stands(): boolean } | undefined;
+      /** What event steps made of the look called for a reload: read under the lock, not decided on what is known. */
+      let readFirst = false;
       if (lookFirst) {
-        const look = await inStage('apply', () => haproxy.peek());
+        const read = await inStage('apply', () => haproxy.peek());
         const seq = this.eventSeq;
-        if (look.snapshot.running && (this.stopping.size === 0 || adoptDrains(look.snapshot, this.stopping, render) === undefined)) {
-          const made = await decideOn(look.snapshot);
+        if (decidable(read.snapshot)) {
+          look = read;
+          const made = await decideOn(read.snapshot);
           // Nothing to do, no event since, and nothing changed HAProxy since the read: that read stands.
-          if (made.decision.change.kind === 'none' && seq === this.eventSeq && look.stillCurrent()) {
-            forgetGone(look.snapshot);
+          if (made.decision.change.kind === 'none' && seq === this.eventSeq && read.stillCurrent()) {
+            forgetGone(read.snapshot);
             take(made);
-            after = look.snapshot;
+            after = read.snapshot;
             taken = true;
-          } else looked = { look, made, seq };
+          } else looked = { made, snapshot: read.snapshot, onKnown: false, stands: () => seq === this.eventSeq && read.stillCurrent() };
+        }
+        // Events overtook the look: decided again, still without the lock, on what their steps made of
+        // it (when only they changed HAProxy since). A reload must hold every Server busy right now, and
+        // what is known has sessions as last read: such a decision is read and taken under the lock.
+        for (let again = 0; again < 3 && looked && !looked.stands(); again++) {
+          const known = await read.knownSince();
+          // Nothing to build on (more than event steps changed HAProxy since the look): read under the lock.
+          if (known === undefined) look = undefined;
+          const knownSeq = this.eventSeq;
+          const made = known && decidable(known.snapshot) ? await decideOn(known.snapshot) : undefined;
+          readFirst = made?.decision.change.kind === 'reload' || made?.decision.change.kind === 'start';
+          looked = known && made && !readFirst ? { made, snapshot: known.snapshot, onKnown: true, stands: () => knownSeq === this.eventSeq && known.stillKnown() } : undefined;
         }
       }
       // From the read to the file, no event step in between (they wait): what was read is what runs.
       if (!taken) await haproxy.exclusively(async () => {
         // The file follows what runs: in the background after an event, else written before the sync ends.
         const writeFile = async (text: string) => (deferConfigFile ? haproxy.writeConfigSoon(text) : await inStage('apply', () => haproxy.writeConfig(text)));
-        // The look still stands when no event came and nothing changed HAProxy since its read: the lock
-        // is then held for the change alone, not for a second read and decision of thousands of Servers.
-        const stands = looked !== undefined && looked.seq === this.eventSeq && looked.look.stillCurrent();
+        // The decision taken without the lock stands when nothing changed what it was decided on: the
+        // lock is then held for the change alone, not for a second read and decision of thousands of Servers.
+        const stands = looked !== undefined && looked.stands();
         // Else, when only event steps changed HAProxy since the look, what they made of it is known:
         // decided again on that, not on a second read of thousands of Servers under the lock.
-        let known = stands ? undefined : await looked?.look.knownSince();
-        let snapshot = stands ? looked!.look.snapshot : (known ?? (await inStage('apply', () => haproxy.snapshot())));
+        let known = stands || readFirst ? undefined : (await look?.knownSince())?.snapshot;
+        const onKnown = stands ? looked!.onKnown : known !== undefined;
+        let snapshot = stands ? looked!.snapshot : (known ?? (await inStage('apply', () => haproxy.snapshot())));
         const decideOnSnapshot = async () => {
           if (this.stopping.size > 0 && snapshot.running) {
             forgetGone(snapshot);
@@ -290,7 +315,7 @@ export class Syncer {
         }
         const { change } = decision;
         // (What is known carries sessions as last read: the outcome's backend is read after the lock then.)
-        if (change.kind === 'none' && snapshot.running && !known) after = snapshot;
+        if (change.kind === 'none' && snapshot.running && !onKnown) after = snapshot;
         if (change.kind === 'start' || change.kind === 'reload') {
           await inStage('apply', () => haproxy.install(change.text, snapshot.file, change.kind));
           // What the new worker runs, which event steps then go by (unread: the next sync reads it).

@@ -40,9 +40,21 @@ class RecordingClient implements HaproxyClient {
   peekStaysCurrent = true;
   /** What peek's knownSince() answers: undefined, as when more than event steps changed HAProxy since the read. */
   knownSinceValue: HaproxySnapshot | undefined = undefined;
+  /** What knownSince()'s stillKnown() answers: false as if another event step came after it. */
+  knownStays = true;
+  private locked = false;
   async peek() {
     this.record('peek');
-    return { snapshot: this.snapshotValue, stillCurrent: () => this.peekStaysCurrent, knownSince: async () => this.knownSinceValue };
+    return {
+      snapshot: this.snapshotValue,
+      stillCurrent: () => this.peekStaysCurrent,
+      knownSince: async () => {
+        // Recorded with where it was asked: a decision on what is known is taken before the lock when it can be.
+        this.calls.push(this.locked ? 'knownSince under the lock' : 'knownSince');
+        const snapshot = this.knownSinceValue;
+        return snapshot && { snapshot, stillKnown: () => this.knownStays };
+      },
+    };
   }
   async applySteps(): Promise<RuntimeChanges> {
     this.record('applySteps');
@@ -61,8 +73,13 @@ class RecordingClient implements HaproxyClient {
   knownBackend() {
     return this.knownValue;
   }
-  exclusively<T>(fn: () => Promise<T>): Promise<T> {
-    return fn();
+  async exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    this.locked = true;
+    try {
+      return await fn();
+    } finally {
+      this.locked = false;
+    }
   }
   async applyEventStep(): Promise<AppliedEventStep> {
     this.record('applyEventStep');
@@ -235,7 +252,7 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.equal(client.written.at(-1), renderer.render(discovered.servers.map((s) => ({ ...s, draining: false }))), 'the file follows what the steps made');
   });
 
-  test('a sync that looks first (the scheduled ones): nothing to do, nothing else asked; something to do, applied from the look unless HAProxy changed since', async () => {
+  test('a sync that looks first (the scheduled ones): nothing to do, nothing else asked; something to do, applied from the look, or from what event steps made of it, decided before the lock', async () => {
     const { client, syncer, discovered } = await startedSyncer();
     const look = { lookFirst: true, deferConfigFile: true };
 
@@ -245,11 +262,11 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.deepEqual(client.calls, ['peek'], 'the look alone: no snapshot under the lock');
     assert.deepEqual(steady.backend?.map((b) => b.name), ['s1', 's2'], 'the look serves as the backend');
 
-    // HAProxy changed during the read (an event step): the look does not stand; read again under the lock.
+    // HAProxy changed during the read, not by event steps alone: the look does not stand; read again under the lock.
     client.peekStaysCurrent = false;
     client.calls = [];
     assert.ok((await syncer.sync(look)).ok);
-    assert.deepEqual(client.calls, ['peek', 'snapshot']);
+    assert.deepEqual(client.calls, ['peek', 'knownSince', 'snapshot']);
     client.peekStaysCurrent = true;
 
     // Something to do, and nothing changed HAProxy since the look: applied from it, no second read under the lock.
@@ -260,25 +277,34 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.ok(change.ok && change.action === 'runtime', JSON.stringify(change));
     assert.deepEqual(client.calls, ['peek', 'applySteps', 'readBack', 'writeConfigSoon']);
 
-    // Something to do, but HAProxy changed after the look (an event step): read and decided again under the lock.
+    // Something to do, but HAProxy changed after the look, not by event steps alone: read and decided again under the lock.
     client.peekStaysCurrent = false;
     client.calls = [];
     const again = await syncer.sync(look);
     assert.ok(again.ok && again.action === 'runtime', JSON.stringify(again));
-    assert.deepEqual(client.calls, ['peek', 'snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
+    assert.deepEqual(client.calls, ['peek', 'knownSince', 'snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
 
-    // Only event steps changed it since the look: decided again on what they made of it, unread.
+    // Only event steps changed it since the look: decided again on what they made of it, before the lock
+    // and unread; under the lock, nothing changed since, so it is only applied.
     client.knownSinceValue = client.snapshotValue;
     client.calls = [];
     const known = await syncer.sync(look);
     assert.ok(known.ok && known.action === 'runtime', JSON.stringify(known));
-    assert.deepEqual(client.calls, ['peek', 'applySteps', 'readBack', 'writeConfigSoon']);
+    assert.deepEqual(client.calls, ['peek', 'knownSince', 'applySteps', 'readBack', 'writeConfigSoon']);
 
-    // What is known would call for a reload (its file differs): a reload must hold what is busy right now, so read first.
+    // Event steps keep coming after each of those decisions: three tries before the lock, then decided under it.
+    client.knownStays = false;
+    client.calls = [];
+    const busy = await syncer.sync(look);
+    assert.ok(busy.ok && busy.action === 'runtime', JSON.stringify(busy));
+    assert.deepEqual(client.calls, ['peek', 'knownSince', 'knownSince', 'knownSince', 'knownSince under the lock', 'applySteps', 'readBack', 'writeConfigSoon']);
+    client.knownStays = true;
+
+    // What is known would call for a reload (its file differs): a reload must hold what is busy right now, so read under the lock.
     client.knownSinceValue = { ...client.snapshotValue, file: '# not what runs\n' };
     client.calls = [];
     const read = await syncer.sync(look);
     assert.ok(read.ok && read.action === 'runtime', JSON.stringify(read));
-    assert.deepEqual(client.calls, ['peek', 'snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
+    assert.deepEqual(client.calls, ['peek', 'knownSince', 'snapshot', 'applySteps', 'readBack', 'writeConfigSoon']);
   });
 });

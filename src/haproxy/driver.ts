@@ -58,11 +58,11 @@ export interface HaproxyClient {
    * The same, read without the lock (a scheduled sync, which mostly changes nothing). `stillCurrent()`
    * is true while nothing changed HAProxy since the read began (no event step, no sync's change), and
    * then makes this read what event steps go by, as a snapshot under the lock does. `knownSince()`
-   * (under the lock, when the read does not stand): what runs without reading it again, when only
-   * event steps changed HAProxy since the read began (what was known before it, with those steps);
-   * undefined otherwise.
+   * (when the read does not stand): what runs without reading it again, when only event steps changed
+   * HAProxy since the read began (what was known before it, with those steps), and `stillKnown()`,
+   * true while nothing changed HAProxy since (no event step, sync or read); undefined otherwise.
    */
-  peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean; knownSince(): Promise<HaproxySnapshot | undefined> }>;
+  peek(): Promise<Look>;
   /**
    * Applies a membership plan to a backend (bk_rtmp by default) step by step; a refused step is logged
    * and left for the next sync. `neverRoutable` (read before each step): Servers ECS is stopping,
@@ -101,6 +101,13 @@ export interface HaproxyClient {
   /** Starts HAProxy with the config on disk when it is not running: true when it did. */
   startWithLastConfig(): Promise<boolean>;
   setHealth(state: HealthState): Promise<void>;
+}
+
+/** A read of HAProxy without the lock, and what can be built on it later (`HaproxyClient.peek`). */
+export interface Look {
+  snapshot: HaproxySnapshot;
+  stillCurrent(): boolean;
+  knownSince(): Promise<{ snapshot: HaproxySnapshot; stillKnown(): boolean } | undefined>;
 }
 
 /**
@@ -212,7 +219,7 @@ export class HaproxyDriver implements HaproxyClient {
     return { servers, sessionsInOldWorkers, ...(this.opts.peering && { peers: await api.servers(PEER_BACKEND) }) };
   }
 
-  async peek(): Promise<{ snapshot: HaproxySnapshot; stillCurrent(): boolean; knownSince(): Promise<HaproxySnapshot | undefined> }> {
+  async peek(): Promise<Look> {
     const at = this.changeCount;
     const lineage = this.knownLineage;
     const read = await this.whatRuns();
@@ -225,9 +232,12 @@ export class HaproxyDriver implements HaproxyClient {
         return true;
       },
       knownSince: async () => {
-        if (!read.running || this.knownLineage !== lineage || this.known === undefined) return undefined;
-        const { servers, sessionsInOldWorkers, peers } = this.known;
-        return { running: true, file: await this.configFile.read(), servers: [...servers], sessionsInOldWorkers, ...(peers && { peers: [...peers] }) };
+        const basis = this.known;
+        if (!read.running || this.knownLineage !== lineage || basis === undefined) return undefined;
+        const { servers, sessionsInOldWorkers, peers } = basis;
+        const snapshot: HaproxySnapshot = { running: true, file: await this.configFile.read(), servers: [...servers], sessionsInOldWorkers, ...(peers && { peers: [...peers] }) };
+        // Every change to what runs replaces `known` (an event step with what it made, anything else with undefined or a read).
+        return { snapshot, stillKnown: () => this.known === basis };
       },
     };
   }
