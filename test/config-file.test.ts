@@ -109,4 +109,42 @@ describe('ConfigFileWriter', () => {
     assert.deepEqual(written, ['kept']);
     assert.equal(await writer.read(), 'kept', 'nothing pending after the failure');
   });
+
+  test('a background write waits for mayStart, unrendered; a direct write lets it go at once (its caller may hold what it waits for) and follows it', async () => {
+    const file = path.join(dir, 'e.cfg');
+    const written: string[] = [];
+    let allow: (() => void) | undefined;
+    const writer = new ConfigFileWriter(
+      file,
+      async (text) => {
+        await writeConfigAtomically(file, text, async () => {});
+        written.push(text);
+      },
+      (e) => assert.fail(e),
+      () => new Promise<void>((resolve) => (allow = resolve)),
+    );
+    const renders: string[] = [];
+    writer.writeSoon(() => {
+      renders.push('one');
+      return 'one';
+    });
+    await delay(20);
+    assert.ok(allow, 'mayStart was asked');
+    assert.deepEqual(renders, [], 'not rendered while held back');
+    assert.deepEqual(written, []);
+    allow();
+    await writer.written();
+    assert.deepEqual(written, ['one']);
+
+    allow = undefined;
+    writer.writeSoon('two');
+    await delay(20);
+    assert.ok(allow, 'held back again');
+    // Never let go by mayStart here: without the direct write letting it go, this would wait for ever.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the direct write waited for mayStart')), 5000)));
+    await Promise.race([writer.write('three'), late]).finally(() => clearTimeout(timer));
+    assert.deepEqual(written, ['one', 'two', 'three'], 'in order');
+    assert.equal(await readFile(file, 'utf8'), 'three');
+  });
 });

@@ -185,6 +185,34 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     assert.equal((await state(BACKENDS[3]!))?.maintenance, false);
   });
 
+  test('a background file write is rendered only once no change holds or waits for HAProxy', async () => {
+    const text = await readFile(config.haproxyConfig, 'utf8');
+    let release!: () => void;
+    const held = driver.exclusively(() => new Promise<void>((r) => (release = r)));
+    let queuedDone = false;
+    /** For each render: whether the change queued behind the held lock was done by then. */
+    const renders: boolean[] = [];
+    try {
+      driver.writeConfigSoon(() => {
+        renders.push(queuedDone);
+        return text;
+      });
+      const queued = driver.exclusively(async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        queuedDone = true;
+      });
+      // Bounded: a few event-loop turns.
+      await new Promise((r) => setTimeout(r, 30));
+      assert.deepEqual(renders, [], 'not rendered while a change holds HAProxy');
+      release();
+      await Promise.all([held, queued]);
+    } finally {
+      release(); // a failure here must not leave HAProxy locked for the tests after it
+    }
+    await driver.configWritten();
+    assert.deepEqual(renders, [true], 'rendered once, after the change that waited');
+  });
+
   test('events that come while a sync asks BUSY_CHECK: a stopping Server is not put back in rotation, a new one waits for its own check', async () => {
     const target = BACKENDS[4]!;
     const name = asServer(target).name;

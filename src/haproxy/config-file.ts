@@ -62,12 +62,19 @@ interface PendingText {
  * The live config file, written one validated text at a time. A background write (`writeSoon`) goes
  * after the one before it; only the newest text waiting is written, and `read` already returns it.
  * Its text may be given as a render, called only for the newest: steps that come faster than the file
- * is written and checked cost one render, not one each.
+ * is written and checked cost one render, not one each. `mayStart` holds a background write back
+ * until it resolves (the driver: until no change holds or waits for its lock, so that a render of
+ * thousands of Servers never runs ahead of a change waiting to be made); a direct write lets it go at once.
  */
 export class ConfigFileWriter {
   /** What a background write has yet to put on disk; the newest only. */
   private pending: PendingText | undefined;
+  /** Every write, background and direct, in turn. */
   private writing: Promise<void> = Promise.resolve();
+  /** Direct writes queued: a background write before them does not wait for `mayStart` (their caller may hold what it waits for). */
+  private direct = 0;
+  /** Lets the background write waiting for `mayStart` go now. */
+  private letGo: (() => void) | undefined;
 
   constructor(
     private readonly file: string,
@@ -75,6 +82,7 @@ export class ConfigFileWriter {
     private readonly writeChecked: (text: string) => Promise<void>,
     /** A background write that failed (its render included): the caller's to report. */
     private readonly onBackgroundFailure: (e: Error) => void,
+    private readonly mayStart?: () => Promise<void>,
   ) {}
 
   /** The file as it is about to be: a pending background text, else what is on disk. */
@@ -92,16 +100,25 @@ export class ConfigFileWriter {
     return readConfigFile(this.file);
   }
 
-  /** After any background write: this text, checked; rejects when it is not. */
-  async write(text: string): Promise<void> {
-    await this.writing;
-    await this.writeChecked(text);
+  /** After the writes before it: this text, checked; rejects when it is not. */
+  write(text: string): Promise<void> {
+    this.direct++;
+    this.letGo?.();
+    const run = this.writing.then(() => {
+      this.direct--;
+      return this.writeChecked(text);
+    });
+    this.writing = run.catch(() => undefined);
+    return run;
   }
 
   writeSoon(text: string | (() => string)): void {
     this.pending = typeof text === 'string' ? { render: () => text, text } : { render: text };
     // A run that finds nothing pending (the run before it wrote a newer text) returns at once.
     this.writing = this.writing.then(async () => {
+      if (this.pending === undefined) return;
+      const held = this.heldBack();
+      if (held) await held;
       const pending = this.pending;
       if (pending === undefined) return;
       try {
@@ -114,7 +131,16 @@ export class ConfigFileWriter {
     });
   }
 
-  /** Resolves once no background write is pending. */
+  /** What a background write waits for before it starts, if anything (none: it starts in this very turn). */
+  private heldBack(): Promise<void> | undefined {
+    if (this.mayStart === undefined || this.direct > 0) return undefined;
+    return new Promise<void>((resolve) => {
+      this.letGo = resolve;
+      this.mayStart!().then(resolve, resolve);
+    }).finally(() => (this.letGo = undefined));
+  }
+
+  /** Resolves once no write is pending. */
   written(): Promise<void> {
     return this.writing;
   }

@@ -130,6 +130,8 @@ export class HaproxyDriver implements HaproxyClient {
   private changeCount = 0;
   /** The tail of `exclusively`'s queue. */
   private lock: Promise<unknown> = Promise.resolve();
+  /** Changes holding or waiting for the lock. */
+  private lockUsers = 0;
 
   constructor(
     readonly process: HaproxyProcess,
@@ -145,6 +147,8 @@ export class HaproxyDriver implements HaproxyClient {
         await writeConfigAtomically(opts.configPath, text, (temp) => this.process.validate(temp));
       },
       (e) => opts.logger.error({ err: e.message }, 'config file not rendered or not updated (the change is live in HAProxy); the next sync writes it'),
+      // A background render of thousands of Servers takes ms of the one thread: after the changes waiting.
+      () => this.lockIdle(),
     );
   }
 
@@ -193,9 +197,21 @@ export class HaproxyDriver implements HaproxyClient {
   }
 
   exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    this.lockUsers++;
     const run = this.lock.then(fn, fn);
+    const done = () => void this.lockUsers--;
+    run.then(done, done);
     this.lock = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Resolves once no change holds or waits for the lock. Bounded in turns, so that a steady stream of
+   * changes holds the file back only so long (nothing under the lock waits for a background write: a
+   * direct write lets the one before it go).
+   */
+  private async lockIdle(): Promise<void> {
+    for (let turn = 0; turn < 100 && this.lockUsers > 0; turn++) await this.lock;
   }
 
   async snapshot(): Promise<HaproxySnapshot> {
