@@ -25,6 +25,7 @@ const server = (n: number, address = `10.0.0.${n}`): Server => ({ name: `s${n}`,
 const running = (n: number, o: Partial<RuntimeServer> = {}): RuntimeServer => ({ ...server(n), sessions: 0, maintenance: false, status: 'UP', ...o });
 const known = (servers: RuntimeServer[], old: Record<string, number> = {}): KnownBackend => ({ servers, sessionsInOldWorkers: new Map(Object.entries(old)) });
 const RUNTIME: EventStepSettings = { applyMode: 'runtime', claims: false, busyCheck: false };
+const plan = (o: Partial<MembershipPlan>): MembershipPlan => ({ add: [], enable: [], claim: [], disable: [], cut: [], delete: [], conflicts: [], draining: [], held: [], configServers: [], ...o });
 const PROXIES = ['arn:aws:ecs:us-east-1:123456789012:task/p/aaaa', 'arn:aws:ecs:us-east-1:123456789012:task/p/bbbb'];
 
 describe('planEventStep: what one event does at once', () => {
@@ -67,7 +68,6 @@ describe('planEventStep: what one event does at once', () => {
   });
 
   test("afterSyncSteps: what a sync's accepted steps made of what it decided on; unknown after a refusal or a claim", () => {
-    const plan = (o: Partial<MembershipPlan>): MembershipPlan => ({ add: [], enable: [], claim: [], disable: [], cut: [], delete: [], conflicts: [], draining: [], held: [], configServers: [], ...o });
     const done = (o: Partial<RuntimeChanges>): RuntimeChanges => ({ added: [], enabled: [], claimed: [], disabled: [], deleted: [], cut: [], ...o });
     const before = { ...known([running(1), running(2, { maintenance: true, sessions: 1 }), running(3, { maintenance: true }), running(4)], { s9: 2 }), running: true, file: 'the file' };
     const steps = plan({ disable: [{ name: 's1', reason: 'removed' }], enable: ['s2', 's7'], cut: ['s2'], delete: ['s3'], add: [{ server: server(5), enable: true }, { server: server(6), enable: false }] });
@@ -211,6 +211,25 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     }
     await driver.configWritten();
     assert.deepEqual(renders, [true], 'rendered once, after the change that waited');
+  });
+
+  test("a sync's many steps of one kind (sent together, in chunks): each accepted or refused on its own, in plan order", async () => {
+    const options = new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config)).serverOptions;
+    const bulk = Array.from({ length: 40 }, (_, i): Server => ({ name: `bulk-${i}`, address: `127.0.3.${i + 1}`, port: 1 }));
+    const names = bulk.map((s) => s.name);
+    // Five HAProxy has already: their `add server` is refused, the 35 others (sent with them, in chunks) are not.
+    const already = [3, 16, 17, 31, 39].map((i) => bulk[i]!);
+    assert.deepEqual((await driver.applySteps(plan({ add: already.map((server) => ({ server, enable: false })) }), options)).added, already.map((s) => s.name));
+    const from = lines.length;
+    const added = await driver.applySteps(plan({ add: bulk.map((server) => ({ server, enable: false })) }), options);
+    assert.deepEqual(added.added, names.filter((n) => !already.some((s) => s.name === n)), 'the accepted ones, in plan order');
+    assert.deepEqual(lines.slice(from).filter((l) => l.msg === 'server not added; retrying next sync').map((l) => l.server).sort(), already.map((s) => s.name).sort());
+    const inHaproxy = (await driver.backend()).servers.filter((s) => names.includes(s.name));
+    assert.equal(inHaproxy.length, 40);
+    assert.ok(inHaproxy.every((s) => s.maintenance), 'added held, as planned');
+    const deleted = await driver.applySteps(plan({ delete: names }), options);
+    assert.deepEqual(deleted.deleted, names);
+    assert.deepEqual((await driver.backend()).servers.filter((s) => names.includes(s.name)), []);
   });
 
   test('events that come while a sync asks BUSY_CHECK: a stopping Server is not put back in rotation, a new one waits for its own check', async () => {

@@ -103,6 +103,9 @@ export interface HaproxyClient {
   setHealth(state: HealthState): Promise<void>;
 }
 
+/** A sync's steps of one kind sent together at most (the kept session pipelines them; a one-shot connection each without it). */
+const STEPS_AT_ONCE = 16;
+
 /** A read of HAProxy without the lock, and what can be built on it later (`HaproxyClient.peek`). */
 export interface Look {
   snapshot: HaproxySnapshot;
@@ -405,28 +408,38 @@ export class HaproxyDriver implements HaproxyClient {
     const addedInRotation = new Set<string>();
     const notEnabled = new Set<string>();
     const addressOf = new Map(plan.configServers.map((s) => [s.name, formatAddress(s.address, s.port)]));
-    const step = async (what: string, name: string, fn: () => Promise<void>, into: string[], why?: string) => {
-      if (await this.step(what, name, fn, { address: addressOf.get(name), ...(why && { reason: why }) })) into.push(name);
+    type Step = { name: string; what: string; run: () => Promise<void>; why?: string | undefined };
+    /**
+     * One kind of step for many Servers, independent of each other: sent together (pipelined on the
+     * kept session, STEPS_AT_ONCE at a time), so the lock is held for a round trip, not one per Server.
+     * Those HAProxy accepted go `into` in plan order.
+     */
+    const phase = async (steps: Step[], into: string[]) => {
+      for (let i = 0; i < steps.length; i += STEPS_AT_ONCE) {
+        const chunk = steps.slice(i, i + STEPS_AT_ONCE);
+        const accepted = await Promise.all(chunk.map((s) => this.step(s.what, s.name, s.run, { address: addressOf.get(s.name), ...(s.why && { reason: s.why }) })));
+        chunk.forEach((s, k) => accepted[k] && into.push(s.name));
+      }
     };
-    // Disables first: a Server leaving or held must take no new stream before anything else becomes
-    // routable (the capacity gap lasts a few socket round trips).
-    for (const { name, reason } of plan.disable) {
-      await step(reason === 'removed' ? 'drained' : 'held', name, () => api.disableServer(backend, name), done.disabled, reason);
-    }
-    for (const { server, enable } of plan.add) {
-      const routable = enable && !neverRoutable.has(server.name);
-      if (routable) addedInRotation.add(server.name);
-      await step('added', server.name, () => api.addServer(backend, server, { enable: routable, options: serverOptions }), done.added, routable ? undefined : enable ? 'stopping' : 'held');
-    }
-    for (const name of plan.enable) {
-      if (neverRoutable.has(name)) notEnabled.add(name);
-      else await step('enabled', name, () => api.enableServer(backend, name), done.enabled);
-    }
-    for (const name of plan.claim) if (!neverRoutable.has(name)) await step('claimed', name, () => api.claimServer(backend, name), done.claimed);
-    for (const name of plan.cut) {
-      await step('cut', name, () => api.shutdownSessions(backend, name), done.cut, 'drain outlived SERVER_DRAIN_TIMEOUT');
-    }
-    for (const name of plan.delete) await step('deleted', name, () => api.deleteServer(backend, name), done.deleted);
+    // Each kind after the one before it. Disables first: a Server leaving or held must take no new
+    // stream before anything else becomes routable (the capacity gap lasts a few socket round trips).
+    await phase(
+      plan.disable.map(({ name, reason }) => ({ name, what: reason === 'removed' ? 'drained' : 'held', run: () => api.disableServer(backend, name), why: reason })),
+      done.disabled,
+    );
+    await phase(
+      plan.add.map(({ server, enable }) => {
+        const routable = enable && !neverRoutable.has(server.name);
+        if (routable) addedInRotation.add(server.name);
+        return { name: server.name, what: 'added', run: () => api.addServer(backend, server, { enable: routable, options: serverOptions }), why: routable ? undefined : enable ? 'stopping' : 'held' };
+      }),
+      done.added,
+    );
+    for (const name of plan.enable) if (neverRoutable.has(name)) notEnabled.add(name);
+    await phase(plan.enable.filter((name) => !notEnabled.has(name)).map((name) => ({ name, what: 'enabled', run: () => api.enableServer(backend, name) })), done.enabled);
+    await phase(plan.claim.filter((name) => !neverRoutable.has(name)).map((name) => ({ name, what: 'claimed', run: () => api.claimServer(backend, name) })), done.claimed);
+    await phase(plan.cut.map((name) => ({ name, what: 'cut', run: () => api.shutdownSessions(backend, name), why: 'drain outlived SERVER_DRAIN_TIMEOUT' })), done.cut);
+    await phase(plan.delete.map((name) => ({ name, what: 'deleted', run: () => api.deleteServer(backend, name) })), done.deleted);
     if (before && backend === RTMP_BACKEND) this.known = afterSyncSteps(before, plan, done, addedInRotation, notEnabled);
     return done;
   }
