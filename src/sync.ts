@@ -227,7 +227,8 @@ export class Syncer {
           dropHeld = { from: made.drop.from, to: made.drop.to, maxDropPercent: made.drop.maxDropPercent };
           logger.warn(dropHeld, `fleet dropped by more than MAX_DROP_PERCENT=${config.maxDropPercent}%: keeping the last known-good fleet until the next sync confirms it`);
         } else if (made.drop) logger.warn({ from: made.drop.from, to: made.drop.to }, 'sudden fleet drop confirmed by a second sync: applying it');
-        this.state = made.decision.state;
+        // The health page is not the decision's: a shutdown that held it down meanwhile stands.
+        this.state = { ...made.decision.state, health: this.state.health, healthHeldDown: this.state.healthHeldDown };
         decision = made.decision;
         fleet = made.fleet;
       };

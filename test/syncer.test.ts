@@ -12,7 +12,7 @@ import type { HaproxySnapshot } from '../src/core/reconcile.js';
 import type { HaproxyClient } from '../src/haproxy/driver.js';
 import { ConfigValidationError } from '../src/haproxy/process.js';
 import { silentLogger } from '../src/log.js';
-import type { RuntimeChanges, RuntimeServer, Server, SyncFailure, SyncOutcome } from '../src/model.js';
+import type { HealthState, RuntimeChanges, RuntimeServer, Server, SyncFailure, SyncOutcome } from '../src/model.js';
 import { ConfigRenderer, renderSettingsFrom } from '../src/render/template.js';
 import { Syncer } from '../src/sync.js';
 
@@ -107,8 +107,11 @@ class RecordingClient implements HaproxyClient {
     this.record('startWithLastConfig');
     return false;
   }
-  async setHealth() {
+  /** What the health page was told, in order. */
+  health: HealthState[] = [];
+  async setHealth(state: HealthState) {
     this.record('setHealth');
+    this.health.push(state);
   }
 }
 
@@ -146,6 +149,32 @@ describe('Syncer with an injected HAProxy client', () => {
     assert.equal(o.ok, false, 'the sync failed');
     return o as SyncFailure;
   };
+
+  test('a shutdown that holds the health page down while a sync decides: the sync does not turn it back up', async () => {
+    const client = new RecordingClient();
+    let asked!: () => void;
+    const busyCheckAsked = new Promise<void>((r) => (asked = r));
+    let answer!: (busy: Set<string>) => void;
+    const syncer = new Syncer({
+      config,
+      haproxy: client,
+      renderer: new ConfigRenderer(config.haproxyTemplate, renderSettingsFrom(config)),
+      discovery: { discover: async () => ({ servers: fleet, skipped: [] }) },
+      logger: silentLogger(),
+      // Deciding: BUSY_CHECK's pages are asked after the sync read its state, before it takes the decision.
+      busyCheck: () => {
+        asked();
+        return new Promise<Set<string>>((r) => (answer = r));
+      },
+    });
+    const sync = syncer.sync();
+    await busyCheckAsked;
+    await syncer.holdHealthDown();
+    answer(new Set());
+    const outcome = await sync;
+    assert.ok(outcome.ok && outcome.action === 'started', JSON.stringify(outcome));
+    assert.deepEqual(client.health, ['down'], 'held down, never turned back up');
+  });
 
   test('not running: the rendered config is installed with a start, then the health page turns up', async () => {
     const client = new RecordingClient();
