@@ -185,6 +185,14 @@ describe('event steps against a real HAProxy (APPLY_MODE=runtime)', () => {
     assert.equal((await state(BACKENDS[3]!))?.maintenance, false);
   });
 
+  test("what is known to run after a read is the backend, not the config file's text", async () => {
+    const read = await driver.snapshot();
+    assert.ok(read.running && read.file !== undefined);
+    const known = driver.knownBackend();
+    assert.deepEqual(known?.servers, read.servers);
+    assert.equal(known && 'file' in known, false);
+  });
+
   test('a background file write is rendered only once no change holds or waits for HAProxy', async () => {
     const text = await readFile(config.haproxyConfig, 'utf8');
     let release!: () => void;

@@ -103,6 +103,11 @@ export interface HaproxyClient {
   setHealth(state: HealthState): Promise<void>;
 }
 
+/** What runs, without the config file's text (0.45 MB at 5,000 Servers, read again when needed). */
+function knownOf({ servers, sessionsInOldWorkers, peers }: BackendSnapshot): KnownBackend {
+  return { servers, sessionsInOldWorkers, ...(peers && { peers }) };
+}
+
 /** A sync's steps of one kind sent together at most (the kept session pipelines them; a one-shot connection each without it). */
 const STEPS_AT_ONCE = 16;
 
@@ -220,7 +225,7 @@ export class HaproxyDriver implements HaproxyClient {
   async snapshot(): Promise<HaproxySnapshot> {
     this.forgetKnown();
     const read = await this.whatRuns();
-    if (read.running) this.known = read;
+    if (read.running) this.known = knownOf(read);
     return read;
   }
 
@@ -247,7 +252,7 @@ export class HaproxyDriver implements HaproxyClient {
       stillCurrent: () => {
         if (!read.running || this.changeCount !== at) return false;
         this.forgetKnown();
-        this.known = read;
+        this.known = knownOf(read);
         return true;
       },
       knownSince: async () => {
