@@ -91,4 +91,27 @@ describe('renderConfig', () => {
       (e: unknown) => e instanceof TemplateError && /\/etc\/custom\.ejs:3/.test(e.message),
     );
   });
+
+  test('a custom template sees templatePath, servers, peers, settings and hostPort, by name and as locals', () => {
+    const text = [
+      '# <%= templatePath %> <%= locals.servers.length %>',
+      '<% servers.forEach(function (s) { -%>',
+      'server <%= s.name %> <%= hostPort(s.address, s.port) %> <%= settings.serverOptions %> <%= settings.rtmpMaxconn %>',
+      '<% }); -%>',
+      'peers <%= peers.length %> <%= typeof notALocal %>',
+      '',
+    ].join('\n');
+    const rendered = renderConfig(compileTemplate(text, '/etc/custom.ejs'), '/etc/custom.ejs', settings, fleet);
+    assert.equal(
+      rendered,
+      [
+        '# /etc/custom.ejs 3',
+        'server task-a1f2 10.0.0.11:1935 check maxconn 1 weight 10 4096',
+        'server task-b3c4 10.0.1.12:1935 check maxconn 1 weight 10 4096',
+        'server task-c9d0 [fd00::7]:1936 check maxconn 1 weight 10 4096',
+        'peers 0 undefined',
+        '',
+      ].join('\n'),
+    );
+  });
 });
