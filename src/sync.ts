@@ -285,8 +285,8 @@ export class Syncer {
         const stands = looked !== undefined && looked.stands();
         // Else, when only event steps changed HAProxy since the look, what they made of it is known:
         // decided again on that, not on a second read of thousands of Servers under the lock.
-        let known = stands || readFirst ? undefined : (await look?.knownSince())?.snapshot;
-        const onKnown = stands ? looked!.onKnown : known !== undefined;
+        const known = stands || readFirst ? undefined : (await look?.knownSince())?.snapshot;
+        let onKnown = stands ? looked!.onKnown : known !== undefined;
         let snapshot = stands ? looked!.snapshot : (known ?? (await inStage('apply', () => haproxy.snapshot())));
         const decideOnSnapshot = async () => {
           if (this.stopping.size > 0 && snapshot.running) {
@@ -307,8 +307,8 @@ export class Syncer {
         } else {
           let made = await decideOnSnapshot();
           // A reload must hold every Server busy right now, and what is known has sessions as last read: read.
-          if (known && (made.decision.change.kind === 'reload' || made.decision.change.kind === 'start')) {
-            known = undefined;
+          if (onKnown && (made.decision.change.kind === 'reload' || made.decision.change.kind === 'start')) {
+            onKnown = false;
             snapshot = await inStage('apply', () => haproxy.snapshot());
             made = await decideOnSnapshot();
           }
